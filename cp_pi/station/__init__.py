@@ -1,0 +1,1 @@
+"""The charge point application: connectors, transactions and OCPP configuration keys."""
