@@ -1,18 +1,110 @@
 """Configuration: built-in defaults < TOML file < ``CP_PI_*`` environment < command-line flags.
 
 The default pin map is the one drawn in ``wiring.md``; change both together.
+
+Every rule that protects the hardware lives on the models, so a ``Settings`` built in code is held
+to the same rules as one read from a file. ``load_settings`` adds what only matters when reading
+outside sources: stray ``CP_PI_*`` variables, the TOML file, and one plain line per problem.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+import tomllib
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any, NoReturn, Self
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 #: Hard ceiling for one actuator drive; the lock driver caps on-time at this whatever it is given.
 MAX_DRIVE_TIME = 3.0
+
+#: Where the service looks for its file when no ``--config`` is given.
+DEFAULT_CONFIG_PATH = Path("/etc/cp-pi/cp-pi.toml")
+
+#: The central system waits about 10 s for the UnlockConnector answer; an unlock must finish in
+#: 9 s so that opening the contactor and sending the answer fit in the remaining second.
+UNLOCK_BUDGET = 9.0
+
+ENV_PREFIX = "CP_PI_"
+PIN_FACTORIES = ("lgpio", "rpigpio", "pigpio", "native", "mock")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+#: GPIO numbers on the 40-pin header; GPIO0 and GPIO1 are the HAT ID EEPROM's I2C bus.
+FIRST_PIN = 2
+LAST_PIN = 27
+
+#: Error type of a model-level rule; its context carries every (key, reason) it found.
+_RULES = "config_rules"
+
+
+class ConfigError(Exception):
+    """Everything wrong with the configuration, so an installer fixes it in one round."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        #: One line per problem: ``<key>: <reason>``.
+        self.lines = lines
+
+
+def _reject(problems: list[tuple[str, str]]) -> None:
+    """Raise every problem a model rule found as one error: pydantic keeps one per validator."""
+    if problems:
+        summary = "; ".join(f"{key}: {reason}" if key else reason for key, reason in problems)
+        raise PydanticCustomError(_RULES, "{summary}", {"summary": summary, "problems": problems})
+
+
+def _seconds(value: float) -> str:
+    return f"{round(value, 3)} s"
+
+
+def _on_header(pin: int) -> int:
+    if not FIRST_PIN <= pin <= LAST_PIN:
+        raise PydanticCustomError(
+            "gpio_pin",
+            "GPIO{pin} is not one of the header's usable pins GPIO2..GPIO27"
+            " (GPIO0 and GPIO1 belong to the HAT ID EEPROM)",
+            {"pin": pin},
+        )
+    return pin
+
+
+def _none_word(value: object) -> object:
+    """TOML has no null: ``"none"`` is how a file says a pin is not wired."""
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return None
+    return value
+
+
+#: A BCM GPIO number on the header.
+GpioPin = Annotated[int, AfterValidator(_on_header)]
+#: A pin that may be absent: None in code and JSON, ``"none"`` in TOML.
+OptionalPin = Annotated[GpioPin | None, BeforeValidator(_none_word)]
 
 
 class Strict(BaseModel):
@@ -35,11 +127,24 @@ class ActiveLevel(StrEnum):
     LOW = "low"
 
 
+_LOCK_PINS = ("lock_pin", "unlock_pin", "feedback_pin")
+_PIN_ROLES = {
+    "lock_pin": "a pin that drives it locked",
+    "unlock_pin": "a pin that drives it open",
+    "feedback_pin": "a feedback pin that tells whether it is locked",
+}
+_NEEDED_PINS = {
+    LockKind.MOTOR: ("lock_pin", "unlock_pin", "feedback_pin"),
+    # Without unlock_pin the single coil is a push-push latch: each pulse toggles it.
+    LockKind.SOLENOID: ("lock_pin", "feedback_pin"),
+}
+
+
 class LockConfig(Strict):
     kind: LockKind = LockKind.SOLENOID
-    lock_pin: int | None = 22
-    unlock_pin: int | None = 23
-    feedback_pin: int | None = 27
+    lock_pin: OptionalPin = 22
+    unlock_pin: OptionalPin = 23
+    feedback_pin: OptionalPin = 27
     #: Level of the feedback pin while the lock is engaged. The switch closes to GND when
     #: engaged, so a broken wire (pulled up) reads "not locked".
     feedback_active: ActiveLevel = ActiveLevel.LOW
@@ -52,18 +157,70 @@ class LockConfig(Strict):
     #: Seconds to wait after a drive before reading the feedback.
     settle_time: float = Field(default=0.2, ge=0)
 
+    @field_validator("drive_time")
+    @classmethod
+    def _below_ceiling(cls, drive_time: float) -> float:
+        if drive_time > MAX_DRIVE_TIME:
+            raise PydanticCustomError(
+                "drive_time_ceiling",
+                "{drive_time} s is above the {ceiling} s ceiling"
+                " (a longer drive burns the actuator)",
+                {"drive_time": drive_time, "ceiling": MAX_DRIVE_TIME},
+            )
+        return drive_time
+
+    @model_validator(mode="after")
+    def _fits_its_kind(self) -> Self:
+        problems: list[tuple[str, str]] = []
+        if self.kind is LockKind.NONE:
+            for name in _LOCK_PINS:
+                if name in self.model_fields_set and getattr(self, name) is not None:
+                    problems.append(
+                        (name, 'a fixed cable (kind "none") has no lock; remove this pin')
+                    )
+                # The defaults describe a solenoid; a fixed cable leaves those pins free.
+                setattr(self, name, None)
+        else:
+            problems += [
+                (name, f"a {self.kind} lock needs {_PIN_ROLES[name]}")
+                for name in _NEEDED_PINS[self.kind]
+                if getattr(self, name) is None
+            ]
+            problems += self._unlock_too_slow()
+        _reject(problems)
+        return self
+
+    def _unlock_too_slow(self) -> list[tuple[str, str]]:
+        attempts = self.retries + 1
+        worst = attempts * (self.drive_time + self.settle_time) + attempts * self.pause
+        if worst <= UNLOCK_BUDGET:
+            return []
+        arithmetic = (
+            f"({self.retries} retries + 1) x ({_seconds(self.drive_time)} drive"
+            f" + {_seconds(self.settle_time)} settle) + {attempts} x {_seconds(self.pause)} pause"
+            f" = {_seconds(worst)}"
+        )
+        return [
+            (
+                "",
+                f"an unlock can take {arithmetic}, more than the {_seconds(UNLOCK_BUDGET)} it has"
+                " to answer UnlockConnector within 10 s; lower retries, drive_time, settle_time"
+                " or pause",
+            )
+        ]
+
 
 class ContactorConfig(Strict):
-    pin: int = 24
+    pin: GpioPin = 24
     #: Auxiliary contact input; None when the contactor has none.
-    feedback_pin: int | None = 25
+    feedback_pin: OptionalPin = 25
     feedback_active: ActiveLevel = ActiveLevel.LOW
     #: Seconds to wait for the auxiliary contact to confirm a command before calling it a fault.
     confirm_timeout: float = Field(default=1.0, gt=0, le=5)
 
 
 class ConnectorConfig(Strict):
-    proximity_pin: int = 17
+    proximity_pin: GpioPin = 17
     #: Level of the proximity input while a plug is present (comparator output).
     proximity_active: ActiveLevel = ActiveLevel.HIGH
     lock: LockConfig = Field(default_factory=LockConfig)
@@ -90,9 +247,32 @@ def _default_data_dir() -> Path:
     return Path.home() / ".local" / "state" / "cp-pi"
 
 
+def _pins_in_use(connectors: list[ConnectorConfig]) -> Iterator[tuple[str, int]]:
+    for index, connector in enumerate(connectors):
+        at = f"connectors[{index}]"
+        pins = [
+            ("proximity_pin", connector.proximity_pin),
+            *((f"lock.{name}", getattr(connector.lock, name)) for name in _LOCK_PINS),
+            ("contactor.pin", connector.contactor.pin),
+            ("contactor.feedback_pin", connector.contactor.feedback_pin),
+        ]
+        yield from ((f"{at}.{key}", pin) for key, pin in pins if pin is not None)
+
+
+def _shared_pins(connectors: list[ConnectorConfig]) -> list[tuple[str, str]]:
+    first_user: dict[int, str] = {}
+    problems = []
+    for key, pin in _pins_in_use(connectors):
+        if pin in first_user:
+            problems.append((key, f"GPIO{pin} is already used by {first_user[pin]}"))
+        else:
+            first_user[pin] = key
+    return problems
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="CP_PI_",
+        env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
         extra="forbid",
     )
@@ -100,7 +280,7 @@ class Settings(BaseSettings):
     charge_point_id: str = Field(default="cp-pi-001", pattern=r"^[A-Za-z0-9._:-]{1,48}$")
     #: Base URL of the central system; the charge point id is appended. None: embedded CSMS.
     csms_url: str | None = None
-    #: gpiozero pin factory name: "lgpio", "rpigpio", "native", "mock"; None picks one.
+    #: gpiozero pin factory name: "lgpio", "rpigpio", "pigpio", "native", "mock"; None picks one.
     pin_factory: str | None = None
     data_dir: Path = Field(default_factory=_default_data_dir)
     vendor: str = Field(default="cp-pi", max_length=20)
@@ -112,3 +292,222 @@ class Settings(BaseSettings):
     )
     bench: BenchConfig = Field(default_factory=BenchConfig)
     rig: RigConfig = Field(default_factory=RigConfig)
+
+    @field_validator("csms_url")
+    @classmethod
+    def _websocket_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        try:
+            parts = urlsplit(url)
+            usable = parts.scheme in ("ws", "wss") and bool(parts.hostname)
+            parts.port  # noqa: B018 - parsing the port is what rejects "host:99999"
+        except ValueError:
+            usable = False
+        if not usable:
+            raise PydanticCustomError(
+                "csms_url",
+                "'{url}' is not a central system address: it must start with ws:// or wss://"
+                " and name a host, e.g. ws://csms.example.com:9000/ocpp",
+                {"url": url},
+            )
+        return url
+
+    @field_validator("pin_factory")
+    @classmethod
+    def _known_pin_factory(cls, name: str | None) -> str | None:
+        if name is None:
+            return None
+        if name.lower() not in PIN_FACTORIES:
+            raise PydanticCustomError(
+                "pin_factory",
+                "'{name}' is not a pin factory; use one of {choices}",
+                {"name": name, "choices": ", ".join(PIN_FACTORIES)},
+            )
+        return name.lower()
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, level: str) -> str:
+        if level.upper() not in LOG_LEVELS:
+            raise PydanticCustomError(
+                "log_level",
+                "'{level}' is not a log level; use one of {choices}",
+                {"level": level, "choices": ", ".join(LOG_LEVELS)},
+            )
+        return level.upper()
+
+    @model_validator(mode="after")
+    def _connectors_fit_together(self) -> Self:
+        problems = _shared_pins(self.connectors)
+        for index, connector in enumerate(self.connectors):
+            lock = connector.lock
+            if lock.kind is not LockKind.NONE and self.rig.lock_travel_time >= lock.drive_time:
+                problems.append(
+                    (
+                        "rig.lock_travel_time",
+                        f"{_seconds(self.rig.lock_travel_time)} is not shorter than"
+                        f" connectors[{index}].lock.drive_time ({_seconds(lock.drive_time)}):"
+                        " the simulated lock would never finish moving",
+                    )
+                )
+        _reject(problems)
+        return self
+
+
+def _names_a_setting(model: type[BaseModel], path: list[str]) -> bool:
+    head, *rest = path
+    field = model.model_fields.get(head)
+    if field is None:
+        return False
+    if not rest:
+        return True
+    nested = field.annotation
+    return (
+        isinstance(nested, type)
+        and issubclass(nested, BaseModel)
+        and _names_a_setting(nested, rest)
+    )
+
+
+def _split_environment(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Our variables that name a setting, and a line for each that does not.
+
+    pydantic-settings silently ignores prefixed variables that match no field, so a misspelt
+    ``CP_PI_CSMS_URL`` would leave the charge point talking to the wrong central system.
+    """
+    known: dict[str, str] = {}
+    unknown: list[str] = []
+    for name, value in environ.items():
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        if _names_a_setting(Settings, path):
+            known[name] = value
+        else:
+            unknown.append(f"{'.'.join(path)}: unknown setting (environment variable {name})")
+    return known, unknown
+
+
+class _EnvironSource(EnvSettingsSource):
+    """The stock environment source, reading a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+    def prepare_field_value(
+        self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
+    ) -> Any:
+        try:
+            return super().prepare_field_value(field_name, field, value, value_is_complex)
+        except ValueError as error:
+            # The stock message names the source class, not the variable an installer set.
+            variable = f"{ENV_PREFIX}{field_name.upper()}"
+            raise ConfigError(
+                [f"{field_name}: not valid JSON ({error}) (environment variable {variable})"]
+            ) from error
+
+
+_TOML_POSITION = re.compile(r"^(?P<reason>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+
+
+def _toml_source(path: Path) -> TomlConfigSettingsSource:
+    if not path.exists():
+        raise ConfigError([f"{path}: no such file"])
+    if not path.is_file():
+        # TomlConfigSettingsSource would skip it silently.
+        raise ConfigError([f"{path}: not a file"])
+    try:
+        return TomlConfigSettingsSource(Settings, toml_file=path)
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot be read ({error.strerror})"]) from error
+    except UnicodeDecodeError as error:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {error.start})"]) from error
+    except tomllib.TOMLDecodeError as error:
+        # Python 3.11's TOMLDecodeError carries the position only inside its message.
+        found = _TOML_POSITION.match(str(error))
+        if found is None:
+            raise ConfigError([f"{path}: {error}"]) from error
+        where = f"{path}, line {found['line']}, column {found['column']}"
+        raise ConfigError([f"{where}: {found['reason']}"]) from error
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += f".{part}" if key else part
+    return key
+
+
+def _error_lines(error: ValidationError) -> list[str]:
+    lines = []
+    for problem in error.errors():
+        key = _dotted(problem["loc"])
+        if problem["type"] == _RULES:
+            for inner, reason in problem["ctx"]["problems"]:
+                lines.append(f"{'.'.join(part for part in (key, inner) if part)}: {reason}")
+        elif problem["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown setting")
+        else:
+            lines.append(f"{key}: {problem['msg'].removeprefix('Input ')}")
+    return lines
+
+
+def load_settings(
+    config_path: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    default_path: Path = DEFAULT_CONFIG_PATH,
+) -> Settings:
+    """Merge defaults, the TOML file, ``CP_PI_*`` variables and ``overrides`` (highest wins).
+
+    ``overrides`` is nested like the file and deep-merged, so ``{"bench": {"port": 9001}}``
+    keeps the file's ``bench.host``. Raises ConfigError with every problem found.
+    """
+    known, problems = _split_environment(os.environ if environ is None else environ)
+    sources: list[PydanticBaseSettingsSource] = [
+        InitSettingsSource(Settings, init_kwargs=dict(overrides or {})),
+        _EnvironSource(Settings, known),
+    ]
+    path = config_path if config_path is not None or not default_path.exists() else default_path
+    try:
+        if path is not None:
+            sources.append(_toml_source(path))
+        # settings_customise_sources is a class method and cannot be handed a per-call file and
+        # environment; _build_sources takes the same source objects, highest priority first,
+        # and merges them with pydantic-settings' own deep update. mypy derives __init__ from
+        # the fields (dataclass_transform) and so does not see BaseSettings' own arguments.
+        settings = Settings(_build_sources=(tuple(sources), {}))  # type: ignore[call-arg]
+    except ConfigError as error:
+        raise ConfigError(problems + error.lines) from None
+    except ValidationError as error:
+        raise ConfigError(problems + _error_lines(error)) from None
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def load_settings_or_exit(
+    config_path: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """``load_settings`` for the command line: an installer gets the problems, not a traceback."""
+    try:
+        return load_settings(config_path, overrides)
+    except ConfigError as error:
+        _exit_with(error)
+
+
+def _exit_with(error: ConfigError) -> NoReturn:
+    for line in error.lines:
+        print(f"cp-pi: config error: {line}", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,1 +1,1 @@
-"""gpiozero adapters for the connector hardware, and the bench rig that simulates it on mock pins."""
+"""gpiozero adapters for the connector hardware, and the rig that simulates it on mock pins."""

@@ -1,0 +1,190 @@
+"""The composition root: read the settings, build the adapters, wire them to the charge point.
+
+Nothing else in the package decides which pin factory, store, link or bench to use; tests and the
+demo build a :class:`Station` the same way the service does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpiozero.pins.mock import MockFactory
+
+from cp_pi import __version__
+from cp_pi.bench.server import BenchServer
+from cp_pi.config import Settings
+from cp_pi.csms.server import CentralSystem
+from cp_pi.hardware.connector import ConnectorHardware
+from cp_pi.hardware.factory import make_pin_factory
+from cp_pi.hardware.meter import EnergyMeter, NoMeter
+from cp_pi.hardware.rig import BenchRig
+from cp_pi.hardware.safety import all_outputs_off
+from cp_pi.ocpp16.link import Link
+from cp_pi.station.charge_point import ChargePoint
+from cp_pi.station.connector import Connector
+from cp_pi.store import Store
+from cp_pi.systemd import Notifier
+from cp_pi.tasks import cancel_and_wait
+
+log = logging.getLogger("cp_pi")
+
+
+@dataclass
+class Station:
+    """One charge point with everything around it, built from settings."""
+
+    settings: Settings
+    pin_factory: Any
+    store: Store
+    charge_point: ChargePoint
+    rig: BenchRig | None
+    link: Link | None = None
+    bench: BenchServer | None = None
+    csms: CentralSystem | None = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def connectors(self) -> dict[int, Connector]:
+        return self.charge_point.connectors
+
+
+def boot_info(settings: Settings) -> dict[str, str]:
+    info = {
+        "chargePointVendor": settings.vendor,
+        "chargePointModel": settings.model,
+        "firmwareVersion": __version__,
+    }
+    if settings.serial_number:
+        info["chargePointSerialNumber"] = settings.serial_number
+    return info
+
+
+def build_station(settings: Settings) -> Station:
+    """Pins, rig (on mock pins), hardware, store and charge point; nothing runs yet."""
+    loop = asyncio.get_running_loop()
+    factory = make_pin_factory(settings.pin_factory)
+    rig = (
+        BenchRig(factory, settings.connectors, settings.rig, loop=loop)
+        if isinstance(factory, MockFactory)
+        else None
+    )
+    connectors: list[Connector] = []
+    holder: list[ChargePoint] = []
+
+    def changed(connector: Connector) -> Callable[[], None]:
+        return lambda: holder[0].on_hardware_change(connector) if holder else None
+
+    for number, config in enumerate(settings.connectors, start=1):
+        hardware = ConnectorHardware(number, config, pin_factory=factory, loop=loop)
+        meter: EnergyMeter = rig.meter(number) if rig is not None else NoMeter()
+        connector = Connector(hardware=hardware, meter=meter)
+        hardware.on_change = changed(connector)
+        connectors.append(connector)
+    store = Store.open(settings.data_dir)
+    charge_point = ChargePoint(
+        settings.charge_point_id,
+        store=store,
+        connectors=connectors,
+        boot_info=boot_info(settings),
+    )
+    holder.append(charge_point)
+    charge_point.recover()
+    return Station(settings, factory, store, charge_point, rig)
+
+
+@contextlib.asynccontextmanager
+async def running_station(
+    settings: Settings,
+    *,
+    bench: bool = False,
+    response_timeout: float = 30,
+    on_link_state: Callable[[str], None] | None = None,
+) -> AsyncIterator[Station]:
+    """A station connected to its CSMS (the embedded one when none is configured)."""
+    station = build_station(settings)
+    try:
+        csms_url = settings.csms_url
+        if csms_url is None:
+            station.csms = CentralSystem(host="127.0.0.1", port=0)
+            await station.csms.start()
+            csms_url = station.csms.url
+        if bench:
+            if station.rig is None:
+                raise RuntimeError("the bench drives mock pins only; set pin_factory = 'mock'")
+            station.bench = BenchServer(
+                station.charge_point,
+                station.rig,
+                host=settings.bench.host,
+                port=settings.bench.port,
+            )
+            await station.bench.start()
+        listeners = [f for f in (on_link_state, station.bench and station.bench.on_link_state) if f]
+
+        def link_state(text: str) -> None:
+            for listener in listeners:
+                listener(text)
+
+        station.link = Link(
+            station.charge_point,
+            csms_url,
+            on_frame=station.bench.on_frame if station.bench else None,
+            on_state=link_state,
+            response_timeout=response_timeout,
+        )
+        station._tasks.append(asyncio.create_task(station.link.run(), name="link"))
+        yield station
+    finally:
+        await shutdown(station)
+
+
+async def shutdown(station: Station) -> None:
+    """Outputs off first, then everything else; safe to call on a half-built station."""
+    all_outputs_off()
+    await cancel_and_wait(station._tasks)
+    await station.charge_point.close()
+    if station.bench is not None:
+        await station.bench.stop()
+    if station.csms is not None:
+        await station.csms.stop()
+    for connector in station.connectors.values():
+        connector.hardware.close()
+    if station.rig is not None:
+        station.rig.close()
+    station.store.close()
+
+
+async def serve(settings: Settings, *, bench: bool) -> int:
+    """`cp-pi run`: until SIGTERM or Ctrl+C, with systemd told how it goes."""
+    notifier = Notifier.from_environment()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        all_outputs_off()  # before anything else can go wrong
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal)
+    watchdog = asyncio.create_task(notifier.run_watchdog())
+    try:
+        async with running_station(
+            settings, bench=bench, on_link_state=lambda text: notifier.status(f"CSMS link: {text}")
+        ) as station:
+            notifier.ready()  # the GPIO is up; the CSMS link is reported in STATUS
+            if station.bench is not None:
+                print(f"bench: {station.bench.url}/", flush=True)
+            await stop.wait()
+            notifier.stopping()
+            log.info("stopping")
+    finally:
+        watchdog.cancel()
+        notifier.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return 0

@@ -1,0 +1,112 @@
+"""The `cp-pi` command. Heavy imports wait until a subcommand needs them, so `--help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cp_pi import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cp-pi",
+        description="OCPP 1.6J charge point controller for the Raspberry Pi.",
+    )
+    parser.add_argument("--version", action="version", version=f"cp-pi {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="run the charge point (the service's command)")
+    _config_flags(run)
+    run.add_argument("--mock", action="store_true", help="mock pins with the simulated rig")
+    run.add_argument("--csms-url", help="central system base URL (ws:// or wss://)")
+    run.add_argument("--id", dest="charge_point_id", help="charge point id")
+    run.add_argument("--bench-port", type=int, help="bench server port (mock mode)")
+    run.add_argument("--data-dir", type=Path, help="where the message store lives")
+
+    commands.add_parser("demo", help="play the unlock story against the embedded CSMS on mock pins")
+
+    csms = commands.add_parser("csms", help="run the embedded central system on its own")
+    csms.add_argument("--host", default="127.0.0.1")
+    csms.add_argument("--port", type=int, default=9000)
+    csms.add_argument(
+        "--tag", action="append", dest="tags", help="authorized id tag (repeat; default: all)"
+    )
+
+    check = commands.add_parser("check-config", help="validate the configuration and print it")
+    _config_flags(check)
+    return parser
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, help="TOML file (default: /etc/cp-pi/cp-pi.toml when present)"
+    )
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "mock", False):
+        overrides["pin_factory"] = "mock"
+    for name in ("csms_url", "charge_point_id", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if getattr(args, "bench_port", None) is not None:
+        overrides["bench"] = {"port": args.bench_port}
+    return overrides
+
+
+def _logging(level: str) -> None:
+    # journald stamps each line itself; a terminal wants the time.
+    under_journal = "JOURNAL_STREAM" in os.environ
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s"
+        if under_journal
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from cp_pi.config import load_settings_or_exit
+
+    if args.command == "check-config":
+        settings = load_settings_or_exit(args.config)
+        print(settings.model_dump_json(indent=2))
+        return 0
+    if args.command == "csms":
+        from cp_pi.csms.server import run_csms
+
+        _logging("INFO")
+        return _until_interrupted(run_csms(args.host, args.port, args.tags))
+    if args.command == "demo":
+        from cp_pi.demo import play
+
+        return _until_interrupted(play())
+    settings = load_settings_or_exit(args.config, _overrides(args))
+    _logging(settings.log_level)
+    from cp_pi.app import serve
+    from cp_pi.hardware.factory import HardwareUnavailable
+
+    try:
+        return _until_interrupted(serve(settings, bench=settings.pin_factory == "mock"))
+    except HardwareUnavailable as error:
+        print(f"cp-pi: {error}", file=sys.stderr)
+        return 1
+
+
+def _until_interrupted(coroutine: Any) -> int:
+    try:
+        result: int = asyncio.run(coroutine)
+    except KeyboardInterrupt:
+        return 130
+    return result

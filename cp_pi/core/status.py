@@ -1,0 +1,85 @@
+"""The OCPP status of a connector, derived from facts rather than driven by transitions.
+
+Deriving the status from what is true now (cable, transaction, availability, the connector
+reading) keeps it right after any sequence of events, including a restart, and makes "send a
+StatusNotification when it changes" a comparison instead of a state machine to keep in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cp_pi.core.reading import ConnectorReading
+
+
+class Status(StrEnum):
+    """OCPP 1.6 ChargePointStatus."""
+
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"
+    CHARGING = "Charging"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    SUSPENDED_EV = "SuspendedEV"
+    FINISHING = "Finishing"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+
+
+class ErrorCode(StrEnum):
+    """The OCPP 1.6 ChargePointErrorCode values this charge point can report."""
+
+    NO_ERROR = "NoError"
+    CONNECTOR_LOCK_FAILURE = "ConnectorLockFailure"
+    POWER_SWITCH_FAILURE = "PowerSwitchFailure"
+    INTERNAL_ERROR = "InternalError"
+    OTHER_ERROR = "OtherError"
+
+
+def error_code_of(reading: ConnectorReading) -> ErrorCode:
+    if reading is ConnectorReading.GOOD_CONNECTION:
+        return ErrorCode.NO_ERROR
+    if reading.is_lock_fault:
+        return ErrorCode.CONNECTOR_LOCK_FAILURE
+    if reading in (ConnectorReading.CONTACTOR_WELDED, ConnectorReading.CONTACTOR_FAILED_TO_CLOSE):
+        return ErrorCode.POWER_SWITCH_FAILURE
+    return ErrorCode.INTERNAL_ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorFacts:
+    """What is true of one connector at one moment."""
+
+    operative: bool
+    reading: ConnectorReading
+    cable_present: bool
+    transaction_running: bool
+    energy_offered: bool
+    #: An authorization (remote start or tag) waits for the cable.
+    awaiting_cable: bool = False
+    #: A transaction ended and the cable has not been removed yet.
+    finishing: bool = False
+
+
+def connector_status(facts: ConnectorFacts) -> tuple[Status, ErrorCode]:
+    """OCPP 1.6 section 4.9, as a function of the facts."""
+    error = error_code_of(facts.reading)
+    if error is not ErrorCode.NO_ERROR:
+        return Status.FAULTED, error
+    if facts.transaction_running:
+        if not facts.cable_present:
+            return Status.SUSPENDED_EV, error
+        return (Status.CHARGING if facts.energy_offered else Status.SUSPENDED_EVSE), error
+    if not facts.operative:
+        return Status.UNAVAILABLE, error
+    if facts.finishing and facts.cable_present:
+        return Status.FINISHING, error
+    if facts.cable_present or facts.awaiting_cable:
+        return Status.PREPARING, error
+    return Status.AVAILABLE, error
+
+
+def charge_point_status(*, operative: bool) -> tuple[Status, ErrorCode]:
+    """Connector 0 (the charge point as a whole) is only Available, Unavailable or Faulted."""
+    return (Status.AVAILABLE if operative else Status.UNAVAILABLE), ErrorCode.NO_ERROR

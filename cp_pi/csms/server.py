@@ -1,0 +1,302 @@
+"""The embedded central system: `ws://HOST:PORT/{chargePointId}`, subprotocol ocpp1.6.
+
+It is the default CSMS of the demo, the bench page and the charge point's own test suite, so
+it answers deterministically (transaction ids 1, 2, 3...; tags Accepted unless a list is set),
+keeps every frame, and lets a caller await what the charge point sends instead of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection
+from http import HTTPStatus
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from ocpp.v16 import call
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from cp_pi.csms.records import FrameJournal, FrameRecord, MeterValuesRecord, TransactionRecord
+from cp_pi.csms.session import CallErrorReceived, ChargePointSession, InvalidAnswer
+
+__all__ = [
+    "CallErrorReceived",
+    "CentralSystem",
+    "FrameRecord",
+    "InvalidAnswer",
+    "MeterValuesRecord",
+    "TransactionRecord",
+    "run_csms",
+]
+
+log = logging.getLogger("cp_pi.csms")
+
+SUBPROTOCOL = Subprotocol("ocpp1.6")
+
+BootStatus = Literal["Accepted", "Pending", "Rejected"]
+Payload = dict[str, Any]
+
+
+class CentralSystem:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        authorized_tags: Collection[str] | None = None,
+        heartbeat_interval: int = 300,
+        boot_status: BootStatus = "Accepted",
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.authorized_tags = authorized_tags
+        """None accepts every tag; otherwise tags outside the collection are Invalid."""
+        self.heartbeat_interval = heartbeat_interval
+        self.boot_status: BootStatus = boot_status
+        self.transactions: dict[int, TransactionRecord] = {}
+        self.statuses: dict[tuple[str, int], tuple[str, str]] = {}
+        """(charge point, connector) -> latest (status, errorCode)."""
+        self.meter_values: list[MeterValuesRecord] = []
+        self.journal = FrameJournal()
+        self._sessions: dict[str, ChargePointSession] = {}
+        self._server: Server | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> CentralSystem:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Listen; after a stop, on the port picked before, so charge points find it again."""
+        if self._server is not None:
+            return
+        self._server = await serve(
+            self._serve_charge_point,
+            self.host,
+            self.port,
+            subprotocols=[SUBPROTOCOL],
+            process_request=_charge_point_path,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("central system listening on %s/{chargePointId}", self.url)
+
+    async def stop(self) -> None:
+        """Close every connection (code 1001, going away) and stop listening."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        await server.wait_closed()
+        for task in list(self._closing):
+            await task
+
+    @property
+    def url(self) -> str:
+        """The base URL a charge point appends its id to; the real port once started."""
+        if self._server is None:
+            raise RuntimeError("the central system is not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
+
+    # -- the record -----------------------------------------------------------------------------
+
+    @property
+    def frames(self) -> list[FrameRecord]:
+        """Every frame of every charge point, in the order they crossed the websocket."""
+        return self.journal.frames
+
+    @property
+    def on_record(self) -> Callable[[FrameRecord], None] | None:
+        return self.journal.on_record
+
+    @on_record.setter
+    def on_record(self, observer: Callable[[FrameRecord], None] | None) -> None:
+        self.journal.on_record = observer
+
+    async def wait_for_charge_point(self, cp_id: str, timeout: float = 10) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while cp_id not in self._sessions:
+                    await self.journal.changed()
+        except TimeoutError:
+            raise TimeoutError(f"{cp_id} did not connect within {timeout} s") from None
+
+    async def wait_for_call(
+        self,
+        cp_id: str,
+        action: str,
+        *,
+        where: Callable[[Payload], bool] | None = None,
+        after: int = 0,
+        timeout: float = 10,
+    ) -> FrameRecord:
+        """The first CALL `action` from `cp_id` at index >= `after`, recorded or still to come."""
+
+        def match(entry: FrameRecord) -> bool:
+            return (
+                entry.direction == "rx"
+                and entry.charge_point_id == cp_id
+                and entry.is_call(action)
+                and (where is None or where(entry.frame[3]))
+            )
+
+        return await self.journal.wait_for(
+            match, after=after, timeout=timeout, what=f"{action} from {cp_id}"
+        )
+
+    # -- commands -------------------------------------------------------------------------------
+    # Each returns the CALLRESULT payload as sent (camelCase), raises CallErrorReceived on a
+    # CALLERROR, InvalidAnswer on a payload outside the schema, TimeoutError without an answer.
+
+    async def unlock_connector(
+        self, cp_id: str, connector_id: int, *, timeout: float = 10
+    ) -> Payload:
+        return await self._command(cp_id, call.UnlockConnector(connector_id=connector_id), timeout)
+
+    async def remote_start(
+        self, cp_id: str, id_tag: str, connector_id: int | None = None, *, timeout: float = 10
+    ) -> Payload:
+        request = call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id)
+        return await self._command(cp_id, request, timeout)
+
+    async def remote_stop(self, cp_id: str, transaction_id: int, *, timeout: float = 10) -> Payload:
+        request = call.RemoteStopTransaction(transaction_id=transaction_id)
+        return await self._command(cp_id, request, timeout)
+
+    async def reset(
+        self, cp_id: str, kind: Literal["Soft", "Hard"] = "Soft", *, timeout: float = 10
+    ) -> Payload:
+        return await self._command(cp_id, call.Reset(type=kind), timeout)
+
+    async def change_availability(
+        self,
+        cp_id: str,
+        connector_id: int,
+        kind: Literal["Operative", "Inoperative"] = "Operative",
+        *,
+        timeout: float = 10,
+    ) -> Payload:
+        request = call.ChangeAvailability(connector_id=connector_id, type=kind)
+        return await self._command(cp_id, request, timeout)
+
+    async def change_configuration(
+        self, cp_id: str, key: str, value: str, *, timeout: float = 10
+    ) -> Payload:
+        request = call.ChangeConfiguration(key=key, value=value)
+        return await self._command(cp_id, request, timeout)
+
+    async def get_configuration(
+        self, cp_id: str, keys: list[str] | None = None, *, timeout: float = 10
+    ) -> Payload:
+        return await self._command(cp_id, call.GetConfiguration(key=keys), timeout)
+
+    async def clear_cache(self, cp_id: str, *, timeout: float = 10) -> Payload:
+        return await self._command(cp_id, call.ClearCache(), timeout)
+
+    async def trigger_message(
+        self,
+        cp_id: str,
+        requested_message: str,
+        connector_id: int | None = None,
+        *,
+        timeout: float = 10,
+    ) -> Payload:
+        request = call.TriggerMessage(
+            requested_message=requested_message, connector_id=connector_id
+        )
+        return await self._command(cp_id, request, timeout)
+
+    async def data_transfer(
+        self,
+        cp_id: str,
+        vendor_id: str,
+        message_id: str | None = None,
+        data: str | None = None,
+        *,
+        timeout: float = 10,
+    ) -> Payload:
+        request = call.DataTransfer(vendor_id=vendor_id, message_id=message_id, data=data)
+        return await self._command(cp_id, request, timeout)
+
+    async def send_raw(
+        self, cp_id: str, text: str, *, unique_id: str | None = None, timeout: float = 10
+    ) -> list[Any] | None:
+        """Send any text, unchecked; return the frame answering `unique_id`, None if none did.
+
+        For probing the charge point's CALLERRORs with frames the typed commands refuse to build.
+        """
+        session = self._session(cp_id)
+        if unique_id is None:
+            await session.send(text)
+            return None
+        try:
+            return await session.exchange(text, unique_id, timeout)
+        except TimeoutError:
+            return None
+
+    async def _command(self, cp_id: str, request: Any, timeout: float) -> Payload:
+        return await self._session(cp_id).request(request, timeout)
+
+    def _session(self, cp_id: str) -> ChargePointSession:
+        try:
+            return self._sessions[cp_id]
+        except KeyError:
+            raise ConnectionError(f"charge point {cp_id!r} is not connected") from None
+
+    # -- connections ----------------------------------------------------------------------------
+
+    async def _serve_charge_point(self, connection: ServerConnection) -> None:
+        cp_id = _charge_point_id(connection.request)
+        session = ChargePointSession(cp_id, connection, self)
+        previous = self._sessions.get(cp_id)
+        self._sessions[cp_id] = session
+        log.info("%s connected from %s", cp_id, connection.remote_address)
+        if previous is not None:
+            # In the background: a dead peer would hold a close handshake for its full timeout.
+            closing = asyncio.create_task(
+                previous.connection.close(reason="replaced by a new connection")
+            )
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+        self.journal.notify()
+        try:
+            await session.start()
+        finally:
+            if self._sessions.get(cp_id) is session:
+                del self._sessions[cp_id]
+            log.info("%s disconnected", cp_id)
+            self.journal.notify()
+
+
+def _charge_point_id(request: Request | None) -> str:
+    """The last path segment, as OCPP-J puts it: ws://host:port/some/base/{chargePointId}."""
+    path = urlsplit(request.path).path if request is not None else ""
+    return unquote(path.rstrip("/").rpartition("/")[2])
+
+
+def _charge_point_path(connection: ServerConnection, request: Request) -> Response | None:
+    if _charge_point_id(request):
+        return None
+    return connection.respond(HTTPStatus.NOT_FOUND, "expected ws://host:port/{chargePointId}\n")
+
+
+async def run_csms(host: str, port: int, authorized_tags: Collection[str] | None) -> int:
+    """Serve until cancelled; 1 when the address cannot be bound."""
+    csms = CentralSystem(host=host, port=port, authorized_tags=authorized_tags)
+    try:
+        await csms.start()
+    except OSError as error:
+        log.error("cannot listen on %s:%s: %s", host, port, error)
+        return 1
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await csms.stop()
+    return 0

@@ -1,0 +1,206 @@
+"""One connector's hardware behind the two interlocks of IEC 61851-1.
+
+The lock is engaged before the contactor closes, and released only while the contactor is
+commanded open and its aux contact confirms it. Lock, unlock and close take one asyncio lock,
+so that each check and the action it allows cannot be split by another command; opening the
+contactor never waits for anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import ExitStack
+
+from gpiozero import Factory
+
+from cp_pi.config import ConnectorConfig, LockKind
+from cp_pi.core.reading import (
+    ConnectorReading,
+    LockOutcome,
+    LockPosition,
+    LockResult,
+    PinSnapshot,
+    assess,
+)
+from cp_pi.hardware.contactor import Contactor
+from cp_pi.hardware.inputs import LockFeedback, ProximitySensor
+from cp_pi.hardware.lock import LockActuator, make_lock
+
+logger = logging.getLogger("cp_pi.hardware")
+
+
+class ConnectorHardware:
+    def __init__(
+        self,
+        connector_id: int,
+        config: ConnectorConfig,
+        *,
+        pin_factory: Factory,
+        loop: asyncio.AbstractEventLoop,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.connector_id = connector_id
+        self.has_lock = config.lock.kind is not LockKind.NONE
+        #: Called on the loop thread after any input changes; may be set after construction.
+        self.on_change = on_change
+        self._busy = asyncio.Lock()
+        changed = self._input_changed
+        with ExitStack() as undo:
+            self._proximity = ProximitySensor(
+                config.proximity_pin,
+                config.proximity_active,
+                pin_factory=pin_factory,
+                loop=loop,
+                on_change=changed,
+            )
+            undo.callback(self._proximity.release)
+            self._lock: LockActuator | None = None
+            self._lock_feedback: LockFeedback | None = None
+            if self.has_lock:
+                if config.lock.feedback_pin is None:
+                    # Without feedback, Unlocked and UnlockFailed cannot be told apart.
+                    raise ValueError(f"connector {connector_id}: a lock needs feedback_pin")
+                self._lock_feedback = LockFeedback(
+                    config.lock.feedback_pin,
+                    config.lock.feedback_active,
+                    pin_factory=pin_factory,
+                    loop=loop,
+                    on_change=changed,
+                )
+                undo.callback(self._lock_feedback.release)
+                self._lock = make_lock(
+                    connector_id, config.lock, self._lock_feedback, pin_factory=pin_factory
+                )
+                undo.callback(self._lock.release)
+            self._contactor = Contactor(
+                connector_id,
+                config.contactor,
+                pin_factory=pin_factory,
+                loop=loop,
+                on_change=changed,
+            )
+            undo.pop_all()
+
+    def _input_changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    @property
+    def cable_present(self) -> bool:
+        return self._proximity.cable_present
+
+    @property
+    def lock_position(self) -> LockPosition | None:
+        return None if self._lock is None else self._lock.position
+
+    @property
+    def contactor_closed(self) -> bool:
+        """What was commanded; the aux contact's word is in :meth:`reading`."""
+        return self._contactor.commanded_closed
+
+    @property
+    def lock_drives(self) -> int:
+        return 0 if self._lock is None else self._lock.drives
+
+    def snapshot(self) -> PinSnapshot:
+        lock = self._lock
+        contactor = self._contactor
+        try:
+            cable_present = self._proximity.cable_present
+            lock_feedback = None if lock is None else lock.position
+            contactor_feedback = contactor.feedback_closed
+            read_error = False
+        # Each backend raises its own type; a verdict is still owed, so the error becomes one.
+        except Exception:
+            logger.exception("connector %d: input unreadable", self.connector_id)
+            cable_present, lock_feedback, contactor_feedback = False, None, None
+            read_error = True
+        return PinSnapshot(
+            cable_present=cable_present,
+            lock_feedback=lock_feedback,
+            lock_commanded=None if lock is None else lock.commanded,
+            lock_moving=lock is not None and lock.moving,
+            lock_drive_failed=lock is not None and lock.drive_failed,
+            contactor_commanded_closed=contactor.commanded_closed,
+            contactor_feedback_closed=contactor_feedback,
+            contactor_settling=contactor.settling,
+            read_error=read_error,
+        )
+
+    def reading(self) -> ConnectorReading:
+        return assess(self.snapshot())
+
+    async def lock(self) -> LockResult:
+        if self._lock is None:
+            return _refused("the connector has no lock")
+        async with self._busy:
+            return await self._lock.drive(LockPosition.ENGAGED)
+
+    async def unlock(self) -> LockResult:
+        """Release the lock, unless the cable may be live."""
+        if self._lock is None:
+            return _refused("the connector has no lock")
+        async with self._busy:
+            refusal = self._unlock_refusal()
+            if refusal is not None:
+                logger.warning(
+                    "connector %d: unlock refused: %s", self.connector_id, refusal.refused
+                )
+                return refusal
+            return await self._lock.drive(LockPosition.RELEASED)
+
+    def _unlock_refusal(self) -> LockResult | None:
+        if self._contactor.commanded_closed:
+            return _refused("the contactor is closed")
+        try:
+            aux_closed = self._contactor.feedback_closed
+        except Exception:  # each backend raises its own type; unknown counts as live
+            logger.exception("connector %d: contactor aux contact unreadable", self.connector_id)
+            return _refused(
+                "the contactor's aux contact is unreadable", ConnectorReading.PIN_READ_ERROR
+            )
+        if aux_closed:
+            return _refused(
+                "the contactor's aux contact reads closed", ConnectorReading.CONTACTOR_WELDED
+            )
+        return None
+
+    async def close_contactor(self) -> bool:
+        """Close the contactor once the lock holds the plug; False when refused or unconfirmed."""
+        async with self._busy:
+            if self._lock is not None and not self._lock_engaged(self._lock):
+                logger.warning(
+                    "connector %d: contactor not closed: the lock is not engaged", self.connector_id
+                )
+                return False
+            return await self._contactor.close()
+
+    def _lock_engaged(self, lock: LockActuator) -> bool:
+        try:
+            return lock.engaged
+        except Exception:  # each backend raises its own type; unknown counts as not engaged
+            logger.exception("connector %d: lock feedback unreadable", self.connector_id)
+            return False
+
+    async def open_contactor(self) -> bool:
+        return await self._contactor.open()
+
+    def outputs_off(self) -> None:
+        if self._lock is not None:
+            self._lock.outputs_off()
+        self._contactor.outputs_off()
+
+    def close(self) -> None:
+        self.outputs_off()
+        self._contactor.release()
+        if self._lock is not None:
+            self._lock.release()
+        if self._lock_feedback is not None:
+            self._lock_feedback.release()
+        self._proximity.release()
+
+
+def _refused(why: str, fault: ConnectorReading | None = None) -> LockResult:
+    return LockResult(LockOutcome.FAILED, attempts=0, fault=fault, refused=why)

@@ -1,0 +1,134 @@
+"""The contactor that switches energy to the cable, and its auxiliary contact.
+
+The output says what was commanded; only the auxiliary contact says what the main contacts did.
+A contactor whose aux contact stays closed after the output dropped is welded: the cable is
+live, and the lock must stay engaged. Confirmation is awaited on the aux contact's events, not
+polled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from gpiozero import Factory
+
+from cp_pi.config import ContactorConfig
+from cp_pi.hardware import safety
+from cp_pi.hardware.inputs import AuxContact
+
+logger = logging.getLogger("cp_pi.hardware")
+
+
+class Contactor:
+    def __init__(
+        self,
+        connector_id: int,
+        config: ContactorConfig,
+        *,
+        pin_factory: Factory,
+        loop: asyncio.AbstractEventLoop,
+        on_change: Callable[[], None],
+    ) -> None:
+        self._connector_id = connector_id
+        self._config = config
+        self._on_change = on_change
+        self._aux_changed = asyncio.Event()
+        # Each command bumps this, so a wait for an older command knows it was overtaken.
+        self._command = 0
+        self.commanded_closed = False
+        self.settling = False
+        self._aux = (
+            None
+            if config.feedback_pin is None
+            else AuxContact(
+                config.feedback_pin,
+                config.feedback_active,
+                pin_factory=pin_factory,
+                loop=loop,
+                on_change=self._aux_moved,
+            )
+        )
+        try:
+            self._output = safety.output_device(config.pin, pin_factory=pin_factory)
+        except Exception:
+            if self._aux is not None:
+                self._aux.release()
+            raise
+
+    @property
+    def feedback_closed(self) -> bool | None:
+        """The aux contact, live; None when the contactor has none."""
+        return None if self._aux is None else self._aux.closed
+
+    async def close(self) -> bool:
+        """Close and wait for the aux contact; on failure the output stays commanded closed.
+
+        Leaving it commanded lets ``reading()`` name the fault (CONTACTOR_FAILED_TO_CLOSE); the
+        caller decides what to do next, normally :meth:`open`.
+        """
+        self.commanded_closed = True
+        self._output.on()
+        logger.info("connector %d: contactor closing", self._connector_id)
+        confirmed = await self._confirm(closed=True)
+        if not confirmed:
+            logger.error("connector %d: contactor did not confirm closing", self._connector_id)
+        return confirmed
+
+    async def open(self) -> bool:
+        """Drop the output at once, then wait for the aux contact; False means welded."""
+        self.outputs_off()
+        logger.info("connector %d: contactor opening", self._connector_id)
+        confirmed = await self._confirm(closed=False)
+        if not confirmed:
+            logger.error(
+                "connector %d: contactor welded: aux contact still closed %.1f s after opening",
+                self._connector_id,
+                self._config.confirm_timeout,
+            )
+        return confirmed
+
+    def outputs_off(self) -> None:
+        self.commanded_closed = False
+        self._output.off()
+
+    def release(self) -> None:
+        """Output off, then give the pins back."""
+        self.outputs_off()
+        safety.unregister(self._output)
+        self._output.close()
+        if self._aux is not None:
+            self._aux.release()
+
+    async def _confirm(self, *, closed: bool) -> bool:
+        if self._aux is None:
+            return True
+        self._command += 1
+        command = self._command
+        self._aux_changed.set()  # wakes a wait for an older command, which then gives up
+        self.settling = True
+        try:
+            async with asyncio.timeout(self._config.confirm_timeout):
+                while command == self._command:
+                    if self._aux_reads(closed):
+                        return True
+                    self._aux_changed.clear()
+                    await self._aux_changed.wait()
+                return False
+        except TimeoutError:
+            return False
+        finally:
+            if command == self._command:
+                self.settling = False
+
+    def _aux_reads(self, closed: bool) -> bool:
+        try:
+            return self.feedback_closed is closed
+        except Exception:  # each backend raises its own type; unreadable is not confirmed
+            logger.exception("connector %d: contactor aux contact unreadable", self._connector_id)
+            return False
+
+    def _aux_moved(self) -> None:
+        self._aux_changed.set()
+        self._on_change()

@@ -1,0 +1,74 @@
+"""The connector's digital inputs: proximity, lock feedback and the contactor's auxiliary contact.
+
+All three have external pull resistors and a configured active level, so they are gpiozero
+``DigitalInputDevice(pull_up=None, active_state=...)``. Their values are read live from the pin:
+a cable already inserted at start-up fires no event but is still seen. Events arrive on the pin
+driver's own thread (lgpio's), so they reach asyncio only through ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from gpiozero import DigitalInputDevice, Factory
+
+from cp_pi.config import ActiveLevel
+from cp_pi.core.reading import LockPosition
+
+
+class _DigitalInput:
+    def __init__(
+        self,
+        pin: int,
+        active: ActiveLevel,
+        *,
+        pin_factory: Factory,
+        loop: asyncio.AbstractEventLoop,
+        on_change: Callable[[], None],
+    ) -> None:
+        self._device = DigitalInputDevice(
+            pin,
+            pull_up=None,
+            active_state=active is ActiveLevel.HIGH,
+            pin_factory=pin_factory,
+        )
+
+        def changed() -> None:
+            # After the loop is closed (interpreter exit) there is nobody left to tell.
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(on_change)
+
+        self._device.when_activated = changed
+        self._device.when_deactivated = changed
+
+    @property
+    def _active(self) -> bool:
+        return bool(self._device.is_active)
+
+    def release(self) -> None:
+        self._device.close()
+
+
+class ProximitySensor(_DigitalInput):
+    """The proximity pilot through a comparator: it tells "plug present", not the cable rating."""
+
+    @property
+    def cable_present(self) -> bool:
+        return self._active
+
+
+class LockFeedback(_DigitalInput):
+    """The lock's feedback switch; wired so that a broken wire reads "not locked"."""
+
+    @property
+    def position(self) -> LockPosition:
+        return LockPosition.ENGAGED if self._active else LockPosition.RELEASED
+
+
+class AuxContact(_DigitalInput):
+    """The contactor's auxiliary contact: the only witness of whether the main contacts opened."""
+
+    @property
+    def closed(self) -> bool:
+        return self._active

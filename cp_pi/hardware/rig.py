@@ -1,0 +1,231 @@
+"""The bench rig: the physical world of a charge point, simulated on gpiozero's mock pins.
+
+The rig watches the output pins the way gpiozero's own ``MockConnectedPin`` does (a ``MockPin``
+subclass installed with ``factory.pin(n, pin_class=...)`` before any device claims the pin) and
+answers on the input pins with ``drive_high()``/``drive_low()``, with the delays of real parts:
+a latch moves only when its coil or motor is held on for ``lock_travel_time``; the contactor's
+aux contact follows the output after ``contactor_delay``. Faults break one part of that world.
+Everything happens on the event loop; pin changes from other threads are handed over with
+``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import Any
+
+from gpiozero.pins.mock import MockFactory, MockPin
+
+from cp_pi.config import ActiveLevel, ConnectorConfig, LockKind, RigConfig
+from cp_pi.hardware.meter import EnergyMeter
+
+
+class RigFault(StrEnum):
+    NONE = "none"
+    #: The latch never moves, whatever drives it.
+    LOCK_STUCK = "lock_stuck"
+    #: The feedback wire is cut: the input reads "not locked".
+    FEEDBACK_BROKEN = "feedback_broken"
+    #: From the next close on, the main contacts (and so the aux contact) stay closed.
+    CONTACTOR_WELDED = "contactor_welded"
+
+
+class _WatchedPin(MockPin):  # type: ignore[misc]  # gpiozero ships no type information
+    """An output pin that reports each change of level, wherever it was switched from."""
+
+    def __init__(self, factory: MockFactory, info: Any, on_level: Callable[[bool], None]) -> None:
+        super().__init__(factory, info)
+        self._on_level = on_level
+
+    def _change_state(self, value: Any) -> bool:
+        changed: bool = super()._change_state(value)
+        if changed and self._function == "output":
+            self._on_level(bool(value))
+        return changed
+
+
+def _drive(pin: Any, active_level: ActiveLevel, active: bool) -> None:
+    if (active_level is ActiveLevel.HIGH) == active:
+        pin.drive_high()
+    else:
+        pin.drive_low()
+
+
+class _Connector:
+    """One connector's world: cable, latch, contactor and the energy that flowed."""
+
+    def __init__(
+        self,
+        factory: MockFactory,
+        config: ConnectorConfig,
+        rig: RigConfig,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._config = config
+        self._rig = rig
+        self._loop = loop
+        self.fault = RigFault.NONE
+        self.latch_engaged = False
+        self._welded = False
+        self._contactor_on = False
+        self._closed_since = 0.0
+        self._energy_wh = 0.0
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._closed = False
+        self._proximity_pin = factory.pin(config.proximity_pin)
+        lock = config.lock
+        self._feedback_pin = None
+        if lock.kind is not LockKind.NONE and lock.feedback_pin is not None:
+            self._feedback_pin = factory.pin(lock.feedback_pin)
+            if lock.lock_pin is not None:
+                self._watch(factory, lock.lock_pin, self._lock_output("lock_pin"))
+            if lock.unlock_pin is not None:
+                self._watch(factory, lock.unlock_pin, self._lock_output("unlock_pin"))
+        contactor = config.contactor
+        self._aux_pin = None
+        if contactor.feedback_pin is not None:
+            self._aux_pin = factory.pin(contactor.feedback_pin)
+        self._watch(factory, contactor.pin, self._contactor_output)
+        _drive(self._proximity_pin, config.proximity_active, False)
+        self._show_latch()
+        self._show_aux(closed=False)
+
+    def _watch(self, factory: MockFactory, pin: int, handler: Callable[[bool], None]) -> None:
+        def on_level(on: bool) -> None:
+            if not self._closed and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(handler, on)
+
+        watched = factory.pin(pin, pin_class=_WatchedPin, on_level=on_level)
+        if not isinstance(watched, _WatchedPin):
+            raise RuntimeError(f"GPIO{pin} was claimed before the bench rig was built")
+
+    # -- lock -----------------------------------------------------------------------------------
+
+    def _lock_output(self, name: str) -> Callable[[bool], None]:
+        """What holding this output on for the travel time does to the latch."""
+        lock = self._config.lock
+        push_push = lock.kind is LockKind.SOLENOID and lock.unlock_pin is None
+        # The latch position a full pulse leads to; None: the other one (push-push coil).
+        towards = None if push_push else name == "lock_pin"
+
+        def on_level(on: bool) -> None:
+            self._cancel(name)
+            if on:
+                self._timers[name] = self._loop.call_later(
+                    self._rig.lock_travel_time, self._travel_done, towards
+                )
+
+        return on_level
+
+    def _travel_done(self, towards: bool | None) -> None:
+        if self.fault is not RigFault.LOCK_STUCK:
+            self.latch_engaged = not self.latch_engaged if towards is None else towards
+            self._show_latch()
+
+    def _show_latch(self) -> None:
+        if self._feedback_pin is not None:
+            reads_engaged = self.latch_engaged and self.fault is not RigFault.FEEDBACK_BROKEN
+            _drive(self._feedback_pin, self._config.lock.feedback_active, reads_engaged)
+
+    # -- contactor ------------------------------------------------------------------------------
+
+    def _contactor_output(self, on: bool) -> None:
+        now = self._loop.time()
+        if on and not self._contactor_on:
+            self._closed_since = now
+            if self.fault is RigFault.CONTACTOR_WELDED:
+                self._welded = True
+        elif not on and self._contactor_on:
+            self._energy_wh += (now - self._closed_since) * self._rig.power_w / 3600
+        self._contactor_on = on
+        self._cancel("aux")
+        self._timers["aux"] = self._loop.call_later(
+            self._rig.contactor_delay, lambda: self._show_aux(closed=on)
+        )
+
+    def _show_aux(self, *, closed: bool) -> None:
+        if self._aux_pin is not None:
+            _drive(self._aux_pin, self._config.contactor.feedback_active, closed or self._welded)
+
+    def energy_wh(self) -> float:
+        running = self._loop.time() - self._closed_since if self._contactor_on else 0.0
+        return self._energy_wh + running * self._rig.power_w / 3600
+
+    # -- the hands of the tester ------------------------------------------------------------------
+
+    def set_cable(self, present: bool) -> None:
+        _drive(self._proximity_pin, self._config.proximity_active, present)
+
+    def set_fault(self, fault: RigFault) -> None:
+        """One fault at a time: setting one (or ``none``) heals the others; the inputs re-sync."""
+        self.fault = fault
+        if fault is RigFault.CONTACTOR_WELDED:
+            self._welded = self._welded or self._contactor_on
+        elif self._welded:
+            self._welded = False
+            self._cancel("aux")
+            self._show_aux(closed=self._contactor_on)
+        self._show_latch()
+
+    def _cancel(self, name: str) -> None:
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+
+    def close(self) -> None:
+        self._closed = True
+        for name in list(self._timers):
+            self._cancel(name)
+
+
+class _Meter:
+    def __init__(self, connector: _Connector) -> None:
+        self._connector = connector
+
+    def read_wh(self) -> int:
+        return int(self._connector.energy_wh())
+
+
+class BenchRig:
+    """Build it before the ``ConnectorHardware`` objects, on the same ``MockFactory``."""
+
+    def __init__(
+        self,
+        factory: MockFactory,
+        connectors: Sequence[ConnectorConfig],
+        config: RigConfig,
+        *,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._connectors = [_Connector(factory, c, config, loop) for c in connectors]
+
+    def _connector(self, connector_id: int) -> _Connector:
+        if not 1 <= connector_id <= len(self._connectors):
+            raise KeyError(f"the rig has no connector {connector_id}")
+        return self._connectors[connector_id - 1]
+
+    def plug(self, connector_id: int) -> None:
+        self._connector(connector_id).set_cable(True)
+
+    def unplug(self, connector_id: int) -> None:
+        self._connector(connector_id).set_cable(False)
+
+    def set_fault(self, connector_id: int, fault: RigFault) -> None:
+        self._connector(connector_id).set_fault(fault)
+
+    def fault(self, connector_id: int) -> RigFault:
+        return self._connector(connector_id).fault
+
+    def lock_engaged(self, connector_id: int) -> bool:
+        """The physical latch, whatever the feedback wire says."""
+        return self._connector(connector_id).latch_engaged
+
+    def meter(self, connector_id: int) -> EnergyMeter:
+        """Counts while the contactor output is on, at the rig's ``power_w``."""
+        return _Meter(self._connector(connector_id))
+
+    def close(self) -> None:
+        for connector in self._connectors:
+            connector.close()

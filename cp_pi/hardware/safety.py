@@ -1,0 +1,69 @@
+"""The last line of defence: every live output can be switched off from anywhere, at any time.
+
+Python does not handle SIGTERM by default, so gpiozero's own clean-up never runs when systemd
+stops the service, and the Raspberry Pi kernel keeps an output at its last level after the process
+is gone. A coil left energised overheats; a contactor left closed keeps delivering energy. So each
+output device registers here when it is created, and :func:`all_outputs_off` walks the registry.
+The runner calls it from its SIGTERM handler; :mod:`atexit` calls it at interpreter exit. It is
+registered after gpiozero's own exit hook, so it runs first (atexit is last-in, first-out) and
+the outputs are low before gpiozero releases the pins.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from typing import Protocol
+
+# Imported here, not lazily: gpiozero must register its exit hook before this module does.
+from gpiozero import DigitalOutputDevice, Factory
+
+logger = logging.getLogger("cp_pi.hardware")
+
+
+class Output(Protocol):
+    """What a registered output must offer: gpiozero's ``DigitalOutputDevice`` fits."""
+
+    def off(self) -> None: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+
+# A plain set, mutated only by add/discard and read through a tuple copy: no lock to deadlock on
+# if a signal arrives while the set is being changed.
+_live: set[Output] = set()
+
+
+def output_device(pin: int, *, pin_factory: Factory) -> DigitalOutputDevice:
+    """An output that starts low and is registered."""
+    device = DigitalOutputDevice(pin, initial_value=False, pin_factory=pin_factory)
+    register(device)
+    return device
+
+
+def register(output: Output) -> None:
+    """Put ``output`` under the safety net until :func:`unregister`."""
+    _live.add(output)
+
+
+def unregister(output: Output) -> None:
+    _live.discard(output)
+
+
+def all_outputs_off() -> None:
+    """Switch every registered output off; synchronous, idempotent and safe in a signal handler.
+
+    One output that fails to switch must not stop the others, so each failure is logged and the
+    walk goes on; the backends raise unrelated exception types, hence the broad ``except``.
+    """
+    for output in tuple(_live):
+        if output.closed:
+            continue
+        try:
+            output.off()
+        except Exception:
+            logger.exception("could not switch off output %r", output)
+
+
+atexit.register(all_outputs_off)

@@ -1,0 +1,143 @@
+"""The websocket link to the central system: connect, boot, heartbeat, deliver, and redial forever.
+
+BootNotification is sent once per start (or reset), not on every reconnect; until it is accepted
+nothing else is sent (Pending and Rejected are retried after the interval the CSMS gave).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
+
+from cp_pi.ocpp16.session import FrameObserver, OcppSession
+from cp_pi.station.charge_point import ChargePoint
+from cp_pi.station.outbox import CallError
+from cp_pi.tasks import cancel_and_wait
+
+log = logging.getLogger("cp_pi.link")
+
+SUBPROTOCOL = "ocpp1.6"
+#: Bounds of the redial backoff, in seconds (exponential, with jitter).
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+
+
+def backoff_delay(attempt: int, *, first: float = BACKOFF_FIRST, cap: float = BACKOFF_MAX) -> float:
+    """Full-jitter exponential backoff: spreads a fleet's redials after a CSMS restart."""
+    return random.uniform(first / 2, min(cap, first * 2**attempt))
+
+
+class Link:
+    def __init__(
+        self,
+        charge_point: ChargePoint,
+        csms_url: str,
+        *,
+        on_frame: FrameObserver | None = None,
+        on_state: Callable[[str], None] | None = None,
+        response_timeout: float = 30,
+        backoff_first: float = BACKOFF_FIRST,
+    ) -> None:
+        self.cp = charge_point
+        self.url = f"{csms_url.rstrip('/')}/{charge_point.id}"
+        self._on_frame = on_frame
+        self._on_state = on_state
+        self._response_timeout = response_timeout
+        self._backoff_first = backoff_first
+
+    def _state(self, text: str) -> None:
+        log.info("link: %s", text)
+        if self._on_state is not None:
+            self._on_state(text)
+
+    async def run(self) -> None:
+        """Stay connected until cancelled."""
+        attempt = 0
+        while True:
+            self._state(f"connecting to {self.url}")
+            try:
+                async with connect(
+                    self.url,
+                    subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                    open_timeout=10,
+                    ping_interval=self._ping_interval(),
+                ) as websocket:
+                    if websocket.subprotocol != SUBPROTOCOL:
+                        log.error("the CSMS did not accept subprotocol %s", SUBPROTOCOL)
+                        await websocket.close(1002, "ocpp1.6 required")
+                    else:
+                        attempt = 0
+                        await self._serve(websocket)
+            except (OSError, InvalidHandshake, WebSocketException, TimeoutError) as error:
+                if isinstance(error, InvalidURI):
+                    raise
+                log.warning("link: %s", error or type(error).__name__)
+            finally:
+                self.cp.on_link(False)
+            if self.cp.reboot_requested.is_set():
+                self.cp.restart()
+                continue
+            delay = backoff_delay(attempt, first=self._backoff_first)
+            attempt += 1
+            self._state(f"disconnected; redialling in {delay:.1f} s")
+            await asyncio.sleep(delay)
+
+    def _ping_interval(self) -> float | None:
+        seconds = self.cp.configuration.get_int("WebSocketPingInterval")
+        return float(seconds) if seconds > 0 else None
+
+    async def _serve(self, websocket: Any) -> None:
+        session = OcppSession(
+            self.cp, websocket, response_timeout=self._response_timeout, on_frame=self._on_frame
+        )
+        receiver = asyncio.create_task(session.start())
+        workers: list[asyncio.Task[Any]] = []
+        try:
+            if not await self._register(session, receiver):
+                return
+            self._state("connected")
+            self.cp.outbox.go_online()
+            workers = [
+                asyncio.create_task(self.cp.outbox.deliver(session)),
+                asyncio.create_task(self._heartbeat()),
+            ]
+            self.cp.on_link(True)
+            reboot = asyncio.create_task(self.cp.reboot_requested.wait())
+            workers.append(reboot)
+            await asyncio.wait([receiver, reboot], return_when=asyncio.FIRST_COMPLETED)
+            if reboot.done():
+                self._state("reset: closing the link to boot again")
+                await websocket.close()
+        finally:
+            self.cp.outbox.go_offline()
+            await cancel_and_wait([*workers, receiver])
+
+    async def _register(self, session: OcppSession, receiver: asyncio.Task[None]) -> bool:
+        """BootNotification until Accepted; False when the link dropped meanwhile."""
+        if self.cp.registered:
+            return True
+        while not receiver.done():
+            try:
+                result = await session.send_call("BootNotification", self.cp.boot_info)
+            except (CallError, TimeoutError) as error:
+                log.warning("BootNotification failed: %s", error)
+                interval = 30
+            else:
+                interval = int(result.get("interval", 0))
+                if result["status"] == "Accepted":
+                    self.cp.on_registered(interval)
+                    return True
+                log.warning("BootNotification %s; retrying in %d s", result["status"], interval)
+            await asyncio.wait([receiver], timeout=max(interval, 1))
+        return False
+
+    async def _heartbeat(self) -> None:
+        while True:
+            interval = self.cp.configuration.get_int("HeartbeatInterval")
+            await asyncio.sleep(interval if interval > 0 else 300)
+            self.cp.outbox.send("Heartbeat", {})

@@ -1,0 +1,233 @@
+"""The OCPP 1.6 configuration keys (section 9.1): what GetConfiguration reports and
+ChangeConfiguration may change.
+
+A key that is reported is a promise that the charge point honours it, so only the Core keys
+this charge point acts on are here. The optional BlinkRepeat, LightIntensity (no light to
+blink), MaxEnergyOnInvalidId and MinimumStatusDuration are left out: the specification lets a
+charge point answer NotSupported for a key it does not have.
+
+Accepted changes are persisted in the store (namespace ``ocpp``) so that a central system's
+settings survive a restart; read-only keys are computed from the hardware on every start.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+
+from ocpp.v16.enums import ConfigurationKey as K
+from ocpp.v16.enums import Measurand
+
+from cp_pi.store import Store
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "ocpp"
+
+#: Longest list accepted for each of the four measurand keys.
+MEASURANDS_MAX_LENGTH = 10
+#: OCPP 1.6 defines six feature profiles; a list of them can be no longer.
+PROFILES_MAX_LENGTH = 6
+SUPPORTED_FEATURE_PROFILES = "Core,RemoteTrigger"
+
+_MEASURANDS = frozenset(m.value for m in Measurand)
+_PHASE_ROTATIONS = frozenset({"NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"})
+_PHASE_ROTATION_ITEM = re.compile(r"([0-9]+)\.([A-Za-z]+)")
+_INTEGER = re.compile(r"[0-9]+")
+# OCPP integers are 32-bit signed; a larger value would overflow whoever reads it back.
+_INTEGER_MAX = 2**31 - 1
+
+
+class ChangeResult(StrEnum):
+    ACCEPTED = "Accepted"
+    REJECTED = "Rejected"
+    REBOOT_REQUIRED = "RebootRequired"
+    NOT_SUPPORTED = "NotSupported"
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    key: str
+    readonly: bool
+    value: str | None
+
+
+class _Kind(Enum):
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    MEASURANDS = "measurand list"
+    PHASE_ROTATION = "phase rotation list"
+    PROFILES = "feature profile list"
+
+
+_LISTS = frozenset({_Kind.MEASURANDS, _Kind.PHASE_ROTATION, _Kind.PROFILES})
+
+
+@dataclass(frozen=True)
+class _Key:
+    kind: _Kind
+    readonly: bool
+    default: str
+
+
+def _keys(number_of_connectors: int, has_lock: bool) -> dict[str, _Key]:
+    """The key table, in the order of section 9.1, with this charge point's defaults."""
+    n = number_of_connectors
+
+    def rw(kind: _Kind, default: str) -> _Key:
+        return _Key(kind, readonly=False, default=default)
+
+    def ro(kind: _Kind, default: str) -> _Key:
+        return _Key(kind, readonly=True, default=default)
+
+    integer, boolean, measurands = _Kind.INTEGER, _Kind.BOOLEAN, _Kind.MEASURANDS
+    max_length = ro(integer, str(MEASURANDS_MAX_LENGTH))
+    rotation = ",".join(f"{connector}.Unknown" for connector in range(n + 1))
+    table = {
+        K.allow_offline_tx_for_unknown_id: rw(boolean, "false"),
+        K.authorization_cache_enabled: rw(boolean, "true"),
+        # Read-only or not is the implementation's choice (9.1.3); letting the central
+        # system decide costs nothing.
+        K.authorize_remote_tx_requests: rw(boolean, "false"),
+        K.clock_aligned_data_interval: rw(integer, "0"),
+        K.connection_time_out: rw(integer, "60"),
+        K.connector_phase_rotation: rw(_Kind.PHASE_ROTATION, rotation),
+        # One entry per connector plus connector 0 (the charge point's grid connection).
+        K.connector_phase_rotation_max_length: ro(integer, str(n + 1)),
+        K.get_configuration_max_keys: ro(integer, "50"),
+        K.heartbeat_interval: rw(integer, "300"),
+        K.local_authorize_offline: rw(boolean, "true"),
+        K.local_pre_authorize: rw(boolean, "false"),
+        K.meter_values_aligned_data: rw(measurands, ""),
+        K.meter_values_aligned_data_max_length: max_length,
+        K.meter_values_sampled_data: rw(measurands, str(Measurand.energy_active_import_register)),
+        K.meter_values_sampled_data_max_length: max_length,
+        K.meter_value_sample_interval: rw(integer, "60"),
+        K.number_of_connectors: ro(integer, str(n)),
+        K.reset_retries: rw(integer, "1"),
+        K.stop_transaction_on_ev_side_disconnect: rw(boolean, "true"),
+        K.stop_transaction_on_invalid_id: rw(boolean, "true"),
+        K.stop_txn_aligned_data: rw(measurands, ""),
+        K.stop_txn_aligned_data_max_length: max_length,
+        K.stop_txn_sampled_data: rw(measurands, ""),
+        K.stop_txn_sampled_data_max_length: max_length,
+        K.supported_feature_profiles: ro(_Kind.PROFILES, SUPPORTED_FEATURE_PROFILES),
+        K.supported_feature_profiles_max_length: ro(integer, str(PROFILES_MAX_LENGTH)),
+        K.transaction_message_attempts: rw(integer, "3"),
+        K.transaction_message_retry_interval: rw(integer, "60"),
+        # Without a lock there is nothing to unlock: reporting "true" would be a false promise.
+        K.unlock_connector_on_ev_side_disconnect: (
+            rw(boolean, "true") if has_lock else ro(boolean, "false")
+        ),
+        K.web_socket_ping_interval: rw(integer, "60"),
+    }
+    # Plain str names, as they arrive in requests and come back from the store.
+    return {str(name): key for name, key in table.items()}
+
+
+class ConfigurationKeys:
+    def __init__(self, store: Store, *, number_of_connectors: int, has_lock: bool) -> None:
+        """Start from the defaults and apply what the central system set in earlier runs.
+
+        A persisted value that is no longer valid (the key became read-only, a list limit
+        shrank) is dropped with a warning rather than trusted.
+        """
+        self._store = store
+        self._keys = _keys(number_of_connectors, has_lock)
+        self._values = {name: key.default for name, key in self._keys.items()}
+        self._listeners: list[Callable[[str, str], None]] = []
+        for name, value in store.settings(NAMESPACE).items():
+            key = self._keys.get(name)
+            normalised = None if key is None or key.readonly else self._normalise(name, value)
+            if normalised is None:
+                log.warning("ignoring stored configuration %s=%r", name, value)
+            else:
+                self._values[name] = normalised
+
+    def get(self, keys: Sequence[str] | None = None) -> tuple[list[KeyValue], list[str]]:
+        """GetConfiguration: (values of the known keys, names of the unknown ones).
+
+        No keys asked means every key, as the specification says.
+        """
+        names = list(keys) if keys else list(self._keys)
+        known = [
+            KeyValue(name, self._keys[name].readonly, self._values[name])
+            for name in names
+            if name in self._keys
+        ]
+        unknown = [name for name in names if name not in self._keys]
+        return known, unknown
+
+    def change(self, key: str, value: str) -> ChangeResult:
+        """ChangeConfiguration: validate, normalise, persist, then tell the listeners."""
+        spec = self._keys.get(key)
+        if spec is None:
+            return ChangeResult.NOT_SUPPORTED
+        if spec.readonly:
+            return ChangeResult.REJECTED
+        normalised = self._normalise(key, value)
+        if normalised is None:
+            return ChangeResult.REJECTED
+        self._store.put_setting(NAMESPACE, key, normalised)
+        self._values[key] = normalised
+        for listener in self._listeners:
+            listener(key, normalised)
+        return ChangeResult.ACCEPTED
+
+    def subscribe(self, listener: Callable[[str, str], None]) -> None:
+        """Be told (key, new value) after each accepted change, e.g. to restart a timer."""
+        self._listeners.append(listener)
+
+    def get_int(self, key: str) -> int:
+        return int(self._typed(key, _Kind.INTEGER))
+
+    def get_bool(self, key: str) -> bool:
+        return self._typed(key, _Kind.BOOLEAN) == "true"
+
+    def get_list(self, key: str) -> list[str]:
+        value = self._typed(key, *_LISTS)
+        return value.split(",") if value else []
+
+    def _typed(self, key: str, *kinds: _Kind) -> str:
+        """The value of a known key, if it has one of ``kinds`` (a caller's typo fails loudly)."""
+        kind = self._keys[key].kind
+        if kind not in kinds:
+            raise TypeError(f"{key} is a {kind.value}")
+        return self._values[key]
+
+    def _normalise(self, key: str, value: str) -> str | None:
+        """The canonical form of ``value`` for ``key``, or None when the key cannot take it."""
+        kind = self._keys[key].kind
+        value = value.strip()
+        if kind is _Kind.INTEGER:
+            if not _INTEGER.fullmatch(value) or int(value) > _INTEGER_MAX:
+                return None
+            return str(int(value))
+        if kind is _Kind.BOOLEAN:
+            lowered = value.lower()
+            return lowered if lowered in ("true", "false") else None
+        items = [item.strip() for item in value.split(",")] if value else []
+        if len(items) > self.get_int(key + "MaxLength"):
+            return None
+        if kind is _Kind.MEASURANDS:
+            valid = all(item in _MEASURANDS for item in items)
+        else:  # only ConnectorPhaseRotation is writable among the other lists
+            valid = self._valid_phase_rotation(items)
+        return ",".join(items) if valid else None
+
+    def _valid_phase_rotation(self, items: list[str]) -> bool:
+        """Entries like ``1.RST``: a connector of this charge point (0 = the grid connection)
+        and a rotation from 9.1.7, each connector at most once."""
+        connectors: list[int] = []
+        for item in items:
+            match = _PHASE_ROTATION_ITEM.fullmatch(item)
+            if match is None or match[2] not in _PHASE_ROTATIONS:
+                return False
+            connectors.append(int(match[1]))
+        number_of_connectors = self.get_int(K.number_of_connectors)
+        return len(set(connectors)) == len(connectors) and all(
+            c <= number_of_connectors for c in connectors
+        )

@@ -1,0 +1,65 @@
+"""One connector at run time: its hardware, its meter, its transaction and what it waits for."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from cp_pi.core.status import ConnectorFacts, ErrorCode, Status, connector_status
+from cp_pi.hardware.connector import ConnectorHardware
+from cp_pi.hardware.meter import EnergyMeter
+
+
+@dataclass
+class Transaction:
+    #: Our own id for the transaction, valid before the central system assigns one.
+    ref: str
+    connector_id: int
+    id_tag: str
+    meter_start: int
+    started_at: str
+    #: The central system's transactionId, once StartTransaction was answered.
+    transaction_id: int | None = None
+    sampler: asyncio.Task[None] | None = None
+
+
+@dataclass
+class Connector:
+    hardware: ConnectorHardware
+    meter: EnergyMeter
+    operative: bool = True
+    #: An availability change that waits for the running transaction to end (Scheduled).
+    scheduled_operative: bool | None = None
+    transaction: Transaction | None = None
+    finishing: bool = False
+    #: A tag authorized for this connector that waits for the cable (until its deadline).
+    awaiting_tag: str | None = None
+    awaiting_timer: asyncio.TimerHandle | None = None
+    #: Start, stop and unlock sequences on one connector never interleave.
+    busy: asyncio.Lock = field(default_factory=asyncio.Lock)
+    cable_seen: bool = False
+
+    @property
+    def id(self) -> int:
+        return self.hardware.connector_id
+
+    def facts(self) -> ConnectorFacts:
+        hardware = self.hardware
+        return ConnectorFacts(
+            operative=self.operative,
+            reading=hardware.reading(),
+            cable_present=hardware.cable_present,
+            transaction_running=self.transaction is not None,
+            energy_offered=hardware.contactor_closed,
+            awaiting_cable=self.awaiting_tag is not None,
+            finishing=self.finishing,
+        )
+
+    def status(self) -> tuple[Status, ErrorCode]:
+        return connector_status(self.facts())
+
+    def stop_waiting_for_cable(self) -> None:
+        self.awaiting_tag = None
+        if self.awaiting_timer is not None:
+            self.awaiting_timer.cancel()
+            self.awaiting_timer = None

@@ -1,0 +1,308 @@
+"""What the charge point must not forget across a crash or a power cut, in one SQLite file.
+
+OCPP 1.6 (section 3.7) requires transaction-related messages to reach the central system even
+when the link or the power fails, in the order they were made; a transaction that was running
+when the power went must be ended on the next start. Both need storage where a write that
+returned is on disk and a write that was interrupted is not there at all.
+
+The standard library's sqlite3 gives exactly that: a single file, atomic transactions, a
+write-ahead log that survives power loss with ``synchronous=FULL``, and nothing to install on
+a Raspberry Pi. The charge point is one asyncio process and every call here is short, so the
+calls are synchronous on one connection; no thread or async driver is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FILE_NAME = "cp-pi.sqlite3"
+
+#: MIGRATIONS[n] brings a file from schema version n to n + 1 (``PRAGMA user_version``).
+#: Append only: a released migration never changes, or files in the field would diverge.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE setting (
+            namespace TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (namespace, key)
+        ) WITHOUT ROWID""",
+        # AUTOINCREMENT: a seq is never reused, so seq order is creation order for good.
+        """CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            action TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            transaction_ref TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX outbox_transaction_ref ON outbox (transaction_ref)",
+        """CREATE TABLE open_transaction (
+            ref TEXT PRIMARY KEY,
+            connector_id INTEGER NOT NULL,
+            id_tag TEXT NOT NULL,
+            meter_start INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            transaction_id INTEGER,
+            last_meter_wh INTEGER
+        )""",
+    ),
+)
+
+
+class StoreError(Exception):
+    """The store cannot be used: corrupted, from a newer cp-pi, or the disk refused a write."""
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    seq: int
+    action: str
+    payload: dict[str, Any]
+    transaction_ref: str | None
+    attempts: int
+
+
+@dataclass
+class TransactionRecord:
+    """A transaction as it must be known after a restart to end it properly.
+
+    ``ref`` is ours, known at once; ``transaction_id`` is the central system's, known only once
+    StartTransaction was answered (possibly long after the transaction ended, when offline).
+    """
+
+    ref: str
+    connector_id: int
+    id_tag: str
+    meter_start: int
+    started_at: str
+    transaction_id: int | None = None
+    last_meter_wh: int | None = None
+
+
+class Store:
+    path: Path
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        """Use :meth:`open`; this only adopts a connection that is already set up."""
+        self._db = connection
+        self.path = path
+        self._depth = 0
+
+    @classmethod
+    def open(cls, data_dir: Path) -> Store:
+        """Open (or create) the store in ``data_dir`` and bring its schema up to date.
+
+        Raises :class:`StoreError` when the file is not a healthy cp-pi store; what to do then
+        (move it aside, refuse to start) is the caller's decision, never silently ours.
+        """
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / FILE_NAME
+        try:
+            # isolation_level=None: no implicit transactions; atomic() issues BEGIN/COMMIT.
+            connection = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open {path}: {error}") from error
+        try:
+            _set_up(connection, path)
+        except sqlite3.Error as error:
+            connection.close()
+            raise StoreError(f"{path} is not a usable cp-pi store: {error}") from error
+        except StoreError:
+            connection.close()
+            raise
+        return cls(connection, path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Group every write in the block into one SQLite transaction: all of it or none of it.
+
+        Blocks nest; only the outermost one commits. Every write method runs inside one, so a
+        single call is atomic on its own and joins the caller's block when there is one.
+        """
+        outermost = self._depth == 0
+        try:
+            if outermost:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            if outermost:
+                self._db.execute("COMMIT")
+        except BaseException as error:
+            if outermost and self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.Error):
+                raise StoreError(f"write to {self.path} failed: {error}") from error
+            raise
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def settings(self, namespace: str) -> dict[str, str]:
+        rows = self._db.execute(
+            "SELECT key, value FROM setting WHERE namespace = ? ORDER BY key", (namespace,)
+        )
+        return dict(rows.fetchall())
+
+    def put_setting(self, namespace: str, key: str, value: str) -> None:
+        with self.atomic():
+            self._db.execute(
+                "INSERT INTO setting (namespace, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
+                (namespace, key, value),
+            )
+
+    def clear_settings(self, namespace: str) -> None:
+        with self.atomic():
+            self._db.execute("DELETE FROM setting WHERE namespace = ?", (namespace,))
+
+    # -- outbox of transaction-related messages ---------------------------------------------
+
+    def enqueue(
+        self, action: str, payload: dict[str, Any], *, transaction_ref: str | None = None
+    ) -> int:
+        with self.atomic():
+            cursor = self._db.execute(
+                "INSERT INTO outbox (action, payload, transaction_ref) VALUES (?, ?, ?)",
+                (action, json.dumps(payload), transaction_ref),
+            )
+        assert cursor.lastrowid is not None  # always set after an INSERT into a rowid table
+        return cursor.lastrowid
+
+    def outbox(self) -> list[QueuedMessage]:
+        rows = self._db.execute(
+            "SELECT seq, action, payload, transaction_ref, attempts FROM outbox ORDER BY seq"
+        )
+        return [_message(row) for row in rows]
+
+    def next_message(self) -> QueuedMessage | None:
+        row = self._db.execute(
+            "SELECT seq, action, payload, transaction_ref, attempts FROM outbox"
+            " ORDER BY seq LIMIT 1"
+        ).fetchone()
+        return None if row is None else _message(row)
+
+    def record_attempt(self, seq: int) -> int:
+        """Count one more delivery attempt; raises KeyError for a message no longer queued."""
+        with self.atomic():
+            row = self._db.execute(
+                "UPDATE outbox SET attempts = attempts + 1 WHERE seq = ? RETURNING attempts",
+                (seq,),
+            ).fetchone()
+        if row is None:
+            raise KeyError(seq)
+        attempts: int = row[0]
+        return attempts
+
+    def remove(self, seq: int) -> None:
+        """Forget an answered message; removing one that is already gone is harmless."""
+        with self.atomic():
+            self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+
+    def resolve_transaction_id(self, transaction_ref: str, transaction_id: int) -> None:
+        """Put the central system's id into every queued message of that transaction.
+
+        Only payloads that already carry a ``transactionId`` (a placeholder) are patched, so the
+        StartTransaction itself, if still queued, stays valid. The transaction may have ended
+        already (offline start and stop); its messages are patched all the same.
+        """
+        with self.atomic():
+            self._db.execute(
+                "UPDATE open_transaction SET transaction_id = ? WHERE ref = ?",
+                (transaction_id, transaction_ref),
+            )
+            rows = self._db.execute(
+                "SELECT seq, payload FROM outbox WHERE transaction_ref = ?", (transaction_ref,)
+            ).fetchall()
+            for seq, text in rows:
+                payload = json.loads(text)
+                if "transactionId" in payload:
+                    payload["transactionId"] = transaction_id
+                    self._db.execute(
+                        "UPDATE outbox SET payload = ? WHERE seq = ?", (json.dumps(payload), seq)
+                    )
+
+    # -- transactions, for recovery ---------------------------------------------------------
+
+    def begin_transaction(self, tx: TransactionRecord) -> None:
+        with self.atomic():
+            self._db.execute(
+                "INSERT INTO open_transaction (ref, connector_id, id_tag, meter_start,"
+                " started_at, transaction_id, last_meter_wh) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    tx.ref,
+                    tx.connector_id,
+                    tx.id_tag,
+                    tx.meter_start,
+                    tx.started_at,
+                    tx.transaction_id,
+                    tx.last_meter_wh,
+                ),
+            )
+
+    def update_transaction_meter(self, ref: str, meter_wh: int) -> None:
+        """Remember the latest reading: after a power cut it becomes the meterStop."""
+        with self.atomic():
+            cursor = self._db.execute(
+                "UPDATE open_transaction SET last_meter_wh = ? WHERE ref = ?", (meter_wh, ref)
+            )
+            if cursor.rowcount == 0:
+                raise KeyError(ref)
+
+    def end_transaction(self, ref: str) -> None:
+        """Forget an ended transaction; its queued messages stay until delivered."""
+        with self.atomic():
+            cursor = self._db.execute("DELETE FROM open_transaction WHERE ref = ?", (ref,))
+            if cursor.rowcount == 0:
+                raise KeyError(ref)
+
+    def open_transactions(self) -> list[TransactionRecord]:
+        rows = self._db.execute(
+            "SELECT ref, connector_id, id_tag, meter_start, started_at, transaction_id,"
+            " last_meter_wh FROM open_transaction ORDER BY rowid"
+        )
+        return [TransactionRecord(*row) for row in rows]
+
+
+def _set_up(db: sqlite3.Connection, path: Path) -> None:
+    """Make the connection crash-safe, check the file, and migrate it to the current schema."""
+    mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode != "wal":
+        raise StoreError(f"{path}: cannot switch to write-ahead logging (got {mode!r})")
+    # FULL: a commit is on the disk before it returns; NORMAL could lose the last ones on
+    # power loss, which is the very case the outbox exists for.
+    db.execute("PRAGMA synchronous = FULL")
+    check = db.execute("PRAGMA quick_check").fetchone()[0]
+    if check != "ok":
+        raise StoreError(f"{path} is damaged: {check}")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"{path} has schema version {version}, newer than this cp-pi knows"
+            f" ({len(MIGRATIONS)}): it was written by a newer release"
+        )
+    for target, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in statements:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {target}")  # PRAGMA takes no parameters
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def _message(row: tuple[int, str, str, str | None, int]) -> QueuedMessage:
+    seq, action, payload, transaction_ref, attempts = row
+    return QueuedMessage(seq, action, json.loads(payload), transaction_ref, attempts)

@@ -1,0 +1,90 @@
+"""Connector configurations with timings short enough for a quick suite, and the bench."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cp_pi.config import ConnectorConfig, ContactorConfig, LockConfig, LockKind, RigConfig
+from cp_pi.hardware.connector import ConnectorHardware
+from cp_pi.hardware.rig import BenchRig
+
+DRIVE = 0.05
+PAUSE = 0.05
+SETTLE = 0.01
+RETRIES = 2
+TRAVEL = 0.02
+CONFIRM_TIMEOUT = 0.2
+#: 1 kWh per second: energy is visible after a few milliseconds.
+POWER_W = 3_600_000.0
+RIG = RigConfig(power_w=POWER_W, lock_travel_time=TRAVEL, contactor_delay=0.01)
+
+
+@dataclass(frozen=True)
+class Pins:
+    proximity: int
+    lock: int
+    unlock: int
+    feedback: int
+    contactor: int
+    aux: int
+
+
+#: The default pin map.
+FIRST = Pins(proximity=17, lock=22, unlock=23, feedback=27, contactor=24, aux=25)
+SECOND = Pins(proximity=5, lock=6, unlock=12, feedback=13, contactor=16, aux=19)
+
+
+def connector(
+    kind: LockKind = LockKind.SOLENOID,
+    *,
+    pins: Pins = FIRST,
+    push_push: bool = False,
+    aux: bool = True,
+    **lock: Any,
+) -> ConnectorConfig:
+    """A connector on ``pins`` with a fast lock of ``kind``; ``lock`` overrides its fields."""
+    has_lock = kind is not LockKind.NONE
+    lock_config = LockConfig(
+        kind=kind,
+        lock_pin=pins.lock if has_lock else None,
+        unlock_pin=pins.unlock if has_lock and not push_push else None,
+        feedback_pin=pins.feedback if has_lock else None,
+        **({"drive_time": DRIVE, "pause": PAUSE, "settle_time": SETTLE, "retries": RETRIES} | lock),
+    )
+    return ConnectorConfig(
+        proximity_pin=pins.proximity,
+        lock=lock_config,
+        contactor=ContactorConfig(
+            pin=pins.contactor,
+            feedback_pin=pins.aux if aux else None,
+            confirm_timeout=CONFIRM_TIMEOUT,
+        ),
+    )
+
+
+@dataclass
+class Bench:
+    """The rig, the connectors in it, and every on_change call as (connector id, thread id)."""
+
+    factory: Any
+    rig: BenchRig
+    connectors: list[ConnectorHardware] = field(default_factory=list)
+    changes: asyncio.Queue[tuple[int, int]] = field(default_factory=asyncio.Queue)
+
+    @property
+    def hw(self) -> ConnectorHardware:
+        """Connector 1."""
+        return self.connectors[0]
+
+    def pin(self, number: int) -> Any:
+        return self.factory.pin(number)
+
+    async def next_change(self) -> tuple[int, int]:
+        async with asyncio.timeout(1):
+            return await self.changes.get()
+
+
+BenchMaker = Callable[..., Bench]

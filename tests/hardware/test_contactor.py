@@ -1,0 +1,113 @@
+"""The contactor and its aux contact: confirmation awaited on events, welds reported."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from cp_pi.hardware.contactor import Contactor
+from cp_pi.hardware.rig import BenchRig, RigFault
+
+from .helpers import FIRST, RIG, connector
+
+ContactorMaker = Callable[..., Contactor]
+
+
+@pytest.fixture
+async def make_contactor(factory: Any) -> AsyncIterator[ContactorMaker]:
+    """Connector 1's contactor inside the rig; with ``rig=False`` its aux contact stays open."""
+    built: list[Contactor] = []
+    rigs: list[BenchRig] = []
+
+    def make(
+        *, rig: bool = True, aux: bool = True, fault: RigFault = RigFault.NONE, **changes: Any
+    ) -> Contactor:
+        config = connector(aux=aux)
+        loop = asyncio.get_running_loop()
+        if rig:
+            rigs.append(BenchRig(factory, [config], RIG, loop=loop))
+            rigs[-1].set_fault(1, fault)
+        else:
+            factory.pin(FIRST.aux).drive_high()  # the aux contact is active low
+        settings = config.contactor.model_copy(update=changes)
+        contactor = Contactor(1, settings, pin_factory=factory, loop=loop, on_change=lambda: None)
+        built.append(contactor)
+        return contactor
+
+    yield make
+    for contactor in built:
+        contactor.release()
+    for rig in rigs:
+        rig.close()
+
+
+async def test_closing_is_confirmed_by_the_aux_contact(make_contactor: ContactorMaker) -> None:
+    contactor = make_contactor()
+
+    assert await contactor.close()
+
+    assert contactor.commanded_closed
+    assert contactor.feedback_closed
+    assert not contactor.settling
+
+
+async def test_opening_is_confirmed_by_the_aux_contact(make_contactor: ContactorMaker) -> None:
+    contactor = make_contactor()
+    await contactor.close()
+
+    assert await contactor.open()
+
+    assert not contactor.commanded_closed
+    assert contactor.feedback_closed is False
+
+
+async def test_without_an_aux_contact_the_command_is_all_there_is(
+    make_contactor: ContactorMaker, factory: Any
+) -> None:
+    contactor = make_contactor(aux=False)
+
+    assert await contactor.close()
+    assert factory.pin(FIRST.contactor).state
+    assert contactor.feedback_closed is None
+
+
+async def test_an_aux_contact_that_never_closes_is_not_confirmed(
+    make_contactor: ContactorMaker, factory: Any
+) -> None:
+    contactor = make_contactor(rig=False)
+
+    assert not await contactor.close()
+
+    assert contactor.commanded_closed, "left commanded so the reading names the fault"
+    assert not contactor.settling
+
+
+async def test_a_welded_contactor_does_not_confirm_opening(
+    make_contactor: ContactorMaker, factory: Any
+) -> None:
+    contactor = make_contactor(fault=RigFault.CONTACTOR_WELDED)
+    assert await contactor.close()
+
+    assert not await contactor.open()
+
+    assert not factory.pin(FIRST.contactor).state, "the output dropped at once all the same"
+    assert contactor.feedback_closed
+    assert not contactor.settling
+
+
+async def test_opening_overrides_a_close_still_waiting_for_its_aux_contact(
+    make_contactor: ContactorMaker,
+) -> None:
+    contactor = make_contactor(rig=False, confirm_timeout=5)
+    closing = asyncio.create_task(contactor.close())
+    await asyncio.sleep(0)  # the close is now waiting for an aux contact that never moves
+
+    assert await contactor.open()
+
+    async with asyncio.timeout(1):  # well inside the 5 s confirmation timeout
+        assert not await closing
+    assert not contactor.commanded_closed
+    assert not contactor.settling

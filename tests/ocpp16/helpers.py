@@ -1,0 +1,57 @@
+"""Small readers over the CSMS's frame record, so tests read like the exchange they check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cp_pi.csms.server import CentralSystem
+from tests.conftest import CP_ID
+
+
+def mark(csms: CentralSystem) -> int:
+    """A point in the frame record; later waits look only past it."""
+    return len(csms.frames)
+
+
+async def status_reached(
+    csms: CentralSystem, status: str, *, after: int, error_code: str = "NoError", connector: int = 1
+) -> int:
+    """Wait for a StatusNotification; return its index in the frame record."""
+    record = await csms.wait_for_call(
+        CP_ID,
+        "StatusNotification",
+        where=lambda p: (
+            p["connectorId"] == connector and p["status"] == status and p["errorCode"] == error_code
+        ),
+        after=after,
+    )
+    return csms.frames.index(record)
+
+
+async def call_index(csms: CentralSystem, action: str, *, after: int, **fields: Any) -> int:
+    record = await csms.wait_for_call(
+        CP_ID, action, where=lambda p: all(p.get(k) == v for k, v in fields.items()), after=after
+    )
+    return csms.frames.index(record)
+
+
+def calls(csms: CentralSystem, action: str, *, after: int = 0) -> list[dict[str, Any]]:
+    """Payloads of the CALLs the charge point sent with that action."""
+    return [
+        r.frame[3]
+        for r in csms.frames[after:]
+        if r.direction == "rx" and r.frame[0] == 2 and r.frame[2] == action
+    ]
+
+
+def answer_index(csms: CentralSystem, action: str, *, after: int) -> int:
+    """Index of the charge point's CALLRESULT to the CSMS's last CALL of that action."""
+    ids = [
+        r.frame[1]
+        for r in csms.frames[after:]
+        if r.direction == "tx" and r.frame[0] == 2 and r.frame[2] == action
+    ]
+    for index, record in enumerate(csms.frames):
+        if index >= after and record.direction == "rx" and record.frame[:2] == [3, ids[-1]]:
+            return index
+    raise AssertionError(f"no CALLRESULT for {action}")

@@ -1,0 +1,264 @@
+from __future__ import annotations
+
+import pytest
+
+from cp_pi.station.configuration import ChangeResult, ConfigurationKeys, KeyValue
+from cp_pi.store import Store
+
+from .conftest import Reopen
+
+#: OCPP 1.6 section 9.1, the Core profile keys and their accessibility there (True: R only).
+#: AuthorizeRemoteTxRequests may be R or RW at the implementation's choice; cp-pi makes it RW.
+#: The optional BlinkRepeat, LightIntensity, MaxEnergyOnInvalidId and MinimumStatusDuration
+#: are not offered.
+CORE_KEYS_READONLY = {
+    "AllowOfflineTxForUnknownId": False,
+    "AuthorizationCacheEnabled": False,
+    "AuthorizeRemoteTxRequests": False,
+    "ClockAlignedDataInterval": False,
+    "ConnectionTimeOut": False,
+    "ConnectorPhaseRotation": False,
+    "ConnectorPhaseRotationMaxLength": True,
+    "GetConfigurationMaxKeys": True,
+    "HeartbeatInterval": False,
+    "LocalAuthorizeOffline": False,
+    "LocalPreAuthorize": False,
+    "MeterValuesAlignedData": False,
+    "MeterValuesAlignedDataMaxLength": True,
+    "MeterValuesSampledData": False,
+    "MeterValuesSampledDataMaxLength": True,
+    "MeterValueSampleInterval": False,
+    "NumberOfConnectors": True,
+    "ResetRetries": False,
+    "StopTransactionOnEVSideDisconnect": False,
+    "StopTransactionOnInvalidId": False,
+    "StopTxnAlignedData": False,
+    "StopTxnAlignedDataMaxLength": True,
+    "StopTxnSampledData": False,
+    "StopTxnSampledDataMaxLength": True,
+    "SupportedFeatureProfiles": True,
+    "SupportedFeatureProfilesMaxLength": True,
+    "TransactionMessageAttempts": False,
+    "TransactionMessageRetryInterval": False,
+    "UnlockConnectorOnEVSideDisconnect": False,
+    "WebSocketPingInterval": False,
+}
+
+DEFAULTS = {
+    "HeartbeatInterval": "300",
+    "MeterValueSampleInterval": "60",
+    "ClockAlignedDataInterval": "0",
+    "ConnectionTimeOut": "60",
+    "ResetRetries": "1",
+    "TransactionMessageAttempts": "3",
+    "TransactionMessageRetryInterval": "60",
+    "WebSocketPingInterval": "60",
+    "MeterValuesSampledData": "Energy.Active.Import.Register",
+    "StopTxnSampledData": "",
+    "MeterValuesAlignedData": "",
+    "StopTxnAlignedData": "",
+    "AuthorizeRemoteTxRequests": "false",
+    "AuthorizationCacheEnabled": "true",
+    "LocalAuthorizeOffline": "true",
+    "LocalPreAuthorize": "false",
+    "AllowOfflineTxForUnknownId": "false",
+    "StopTransactionOnEVSideDisconnect": "true",
+    "StopTransactionOnInvalidId": "true",
+    "UnlockConnectorOnEVSideDisconnect": "true",
+    "GetConfigurationMaxKeys": "50",
+    "SupportedFeatureProfiles": "Core,RemoteTrigger",
+}
+
+MEASURAND_KEYS = [
+    "MeterValuesSampledData",
+    "MeterValuesAlignedData",
+    "StopTxnSampledData",
+    "StopTxnAlignedData",
+]
+
+
+def keys(store: Store, *, connectors: int = 1, lock: bool = True) -> ConfigurationKeys:
+    return ConfigurationKeys(store, number_of_connectors=connectors, has_lock=lock)
+
+
+def reported(configuration: ConfigurationKeys, key: str) -> KeyValue:
+    (value,), unknown = configuration.get([key])
+    assert unknown == []
+    return value
+
+
+# -- what GetConfiguration reports -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "readonly"), CORE_KEYS_READONLY.items())
+def test_every_core_key_is_reported_with_its_accessibility(
+    store: Store, key: str, readonly: bool
+) -> None:
+    assert reported(keys(store), key).readonly is readonly
+
+
+@pytest.mark.parametrize("asked", [None, []])
+def test_all_keys_are_reported_when_none_are_named(store: Store, asked: list[str] | None) -> None:
+    known, unknown = keys(store).get(asked)
+    assert {k.key for k in known} == set(CORE_KEYS_READONLY)
+    assert unknown == []
+
+
+@pytest.mark.parametrize(("key", "value"), DEFAULTS.items())
+def test_defaults(store: Store, key: str, value: str) -> None:
+    assert reported(keys(store), key).value == value
+
+
+def test_connector_count_and_phase_rotation_follow_the_hardware(store: Store) -> None:
+    configuration = keys(store, connectors=2)
+
+    assert reported(configuration, "NumberOfConnectors").value == "2"
+    assert reported(configuration, "ConnectorPhaseRotation").value == (
+        "0.Unknown,1.Unknown,2.Unknown"
+    )
+    assert configuration.get_int("ConnectorPhaseRotationMaxLength") >= 3
+
+
+def test_unlock_on_ev_side_disconnect_is_fixed_without_a_lock(store: Store) -> None:
+    configuration = keys(store, lock=False)
+
+    assert reported(configuration, "UnlockConnectorOnEVSideDisconnect").readonly
+    assert configuration.change("UnlockConnectorOnEVSideDisconnect", "true") == "Rejected"
+
+
+def test_unknown_keys_are_named_back_in_the_order_asked(store: Store) -> None:
+    known, unknown = keys(store).get(["Foo", "HeartbeatInterval", "heartbeatinterval"])
+
+    assert known == [KeyValue("HeartbeatInterval", readonly=False, value="300")]
+    assert unknown == ["Foo", "heartbeatinterval"]
+
+
+# -- ChangeConfiguration ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["Foo", "heartbeatinterval", "BlinkRepeat"])
+def test_changing_an_unknown_key_is_not_supported(store: Store, key: str) -> None:
+    assert keys(store).change(key, "1") == ChangeResult.NOT_SUPPORTED
+
+
+@pytest.mark.parametrize("key", [k for k, readonly in CORE_KEYS_READONLY.items() if readonly])
+def test_changing_a_read_only_key_is_rejected(store: Store, key: str) -> None:
+    configuration = keys(store)
+    before = reported(configuration, key).value
+
+    assert configuration.change(key, "5") == ChangeResult.REJECTED
+    assert reported(configuration, key).value == before
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "1.5", "", "0x10", "2147483648"])
+def test_a_bad_integer_is_rejected(store: Store, value: str) -> None:
+    configuration = keys(store)
+
+    assert configuration.change("HeartbeatInterval", value) == ChangeResult.REJECTED
+    assert configuration.get_int("HeartbeatInterval") == 300
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "", "truee"])
+def test_a_bad_boolean_is_rejected(store: Store, value: str) -> None:
+    configuration = keys(store)
+
+    assert configuration.change("LocalPreAuthorize", value) == ChangeResult.REJECTED
+    assert configuration.get_bool("LocalPreAuthorize") is False
+
+
+@pytest.mark.parametrize("key", MEASURAND_KEYS)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Energy.Active.Import.Registr",
+        "Energy.Active.Import.Register,Bogus",
+        "Energy.Active.Import.Register,,Voltage",
+        ",".join(["Voltage"] * 11),
+    ],
+)
+def test_a_bad_measurand_list_is_rejected(store: Store, key: str, value: str) -> None:
+    configuration = keys(store)
+    before = configuration.get_list(key)
+
+    assert configuration.change(key, value) == ChangeResult.REJECTED
+    assert configuration.get_list(key) == before
+
+
+@pytest.mark.parametrize("value", ["1.XYZ", "2.RST", "0.RST,0.RTS", "1-RST"])
+def test_a_bad_phase_rotation_is_rejected(store: Store, value: str) -> None:
+    assert keys(store).change("ConnectorPhaseRotation", value) == ChangeResult.REJECTED
+
+
+def test_accepted_values_are_normalised(store: Store) -> None:
+    configuration = keys(store)
+
+    assert configuration.change("LocalPreAuthorize", "TRUE") == ChangeResult.ACCEPTED
+    assert configuration.change("HeartbeatInterval", " 0060 ") == ChangeResult.ACCEPTED
+    assert (
+        configuration.change("MeterValuesSampledData", "Energy.Active.Import.Register, Voltage")
+        == ChangeResult.ACCEPTED
+    )
+    assert configuration.change("ConnectorPhaseRotation", "0.RST, 1.RTS") == "Accepted"
+
+    assert reported(configuration, "LocalPreAuthorize").value == "true"
+    assert configuration.get_bool("LocalPreAuthorize") is True
+    assert configuration.get_int("HeartbeatInterval") == 60
+    assert reported(configuration, "MeterValuesSampledData").value == (
+        "Energy.Active.Import.Register,Voltage"
+    )
+    assert configuration.get_list("ConnectorPhaseRotation") == ["0.RST", "1.RTS"]
+
+
+def test_a_measurand_list_can_be_emptied(store: Store) -> None:
+    configuration = keys(store)
+
+    assert configuration.change("MeterValuesSampledData", "") == ChangeResult.ACCEPTED
+    assert configuration.get_list("MeterValuesSampledData") == []
+
+
+def test_changes_survive_a_restart(store: Store, reopen: Reopen) -> None:
+    configuration = keys(store)
+    configuration.change("HeartbeatInterval", "120")
+    configuration.change("AuthorizationCacheEnabled", "False")
+    configuration.change("StopTxnSampledData", "Energy.Active.Import.Register")
+
+    after_restart = keys(reopen())
+
+    assert after_restart.get_int("HeartbeatInterval") == 120
+    assert after_restart.get_bool("AuthorizationCacheEnabled") is False
+    assert after_restart.get_list("StopTxnSampledData") == ["Energy.Active.Import.Register"]
+
+
+def test_stored_values_a_key_cannot_take_are_not_trusted(store: Store) -> None:
+    store.put_setting("ocpp", "HeartbeatInterval", "soon")
+    store.put_setting("ocpp", "NumberOfConnectors", "5")
+    store.put_setting("ocpp", "UnlockConnectorOnEVSideDisconnect", "true")
+
+    configuration = keys(store, connectors=1, lock=False)
+
+    assert configuration.get_int("HeartbeatInterval") == 300
+    assert configuration.get_int("NumberOfConnectors") == 1
+    assert configuration.get_bool("UnlockConnectorOnEVSideDisconnect") is False
+
+
+def test_listeners_hear_accepted_changes_only(store: Store) -> None:
+    configuration = keys(store)
+    heard: list[tuple[str, str]] = []
+    configuration.subscribe(lambda key, value: heard.append((key, value)))
+
+    configuration.change("HeartbeatInterval", "abc")
+    configuration.change("NumberOfConnectors", "3")
+    configuration.change("Foo", "1")
+    configuration.change("HeartbeatInterval", "0120")
+    configuration.change("StopTransactionOnInvalidId", "FALSE")
+
+    assert heard == [("HeartbeatInterval", "120"), ("StopTransactionOnInvalidId", "false")]
+
+
+def test_reading_a_key_as_the_wrong_type_is_an_error(store: Store) -> None:
+    configuration = keys(store)
+
+    with pytest.raises(TypeError):
+        configuration.get_int("LocalPreAuthorize")
+    with pytest.raises(KeyError):
+        configuration.get_bool("NoSuchKey")

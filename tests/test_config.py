@@ -1,0 +1,406 @@
+"""Configuration as an installer meets it: a TOML file, CP_PI_* variables, flags, and the errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cp_pi.config import (
+    ConfigError,
+    LockKind,
+    Settings,
+    load_settings,
+    load_settings_or_exit,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "cp-pi.example.toml"
+
+
+@dataclass
+class Charger:
+    """The configuration of one charger: its TOML file, its environment, no default file."""
+
+    home: Path
+    env: dict[str, str] = field(default_factory=dict)
+    file: Path | None = None
+
+    def write(self, toml: str) -> Path:
+        self.file = self.home / "cp-pi.toml"
+        self.file.write_text(textwrap.dedent(toml))
+        return self.file
+
+    def load(self, overrides: dict[str, Any] | None = None) -> Settings:
+        return load_settings(
+            self.file, overrides, environ=self.env, default_path=self.home / "absent.toml"
+        )
+
+    def problems(self, overrides: dict[str, Any] | None = None) -> list[str]:
+        with pytest.raises(ConfigError) as refused:
+            self.load(overrides)
+        return refused.value.lines
+
+
+@pytest.fixture
+def charger(tmp_path: Path) -> Charger:
+    return Charger(tmp_path)
+
+
+def defaults() -> dict[str, Any]:
+    # model_construct fills in the defaults without reading the environment.
+    return Settings.model_construct().model_dump()
+
+
+def assert_one_problem(lines: list[str], key: str, reason: str) -> None:
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{key}: "), lines[0]
+    assert reason in lines[0]
+
+
+def environment_without_ours() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if not name.startswith("CP_PI_")}
+
+
+# Sources and precedence
+
+
+def test_without_file_or_environment_the_defaults_apply(charger: Charger) -> None:
+    settings = charger.load()
+
+    assert settings.model_dump() == defaults()
+    connector = settings.connectors[0]
+    assert connector.proximity_pin == 17
+    assert (connector.lock.lock_pin, connector.lock.unlock_pin) == (22, 23)
+    assert connector.lock.feedback_pin == 27
+    assert (connector.contactor.pin, connector.contactor.feedback_pin) == (24, 25)
+
+
+def test_the_default_file_is_read_when_it_exists(tmp_path: Path) -> None:
+    default_file = tmp_path / "cp-pi.toml"
+    default_file.write_text('charge_point_id = "depot-7"\n')
+
+    settings = load_settings(environ={}, default_path=default_file)
+
+    assert settings.charge_point_id == "depot-7"
+
+
+def test_a_given_file_that_does_not_exist_is_an_error(charger: Charger) -> None:
+    charger.file = charger.home / "typo.toml"
+
+    assert charger.problems() == [f"{charger.home / 'typo.toml'}: no such file"]
+
+
+def test_the_file_overrides_defaults_and_keeps_the_rest_of_a_table(charger: Charger) -> None:
+    charger.write(
+        """
+        csms_url = "wss://csms.example.com/ocpp"
+        [bench]
+        host = "0.0.0.0"
+        """
+    )
+
+    settings = charger.load()
+
+    assert settings.csms_url == "wss://csms.example.com/ocpp"
+    assert (settings.bench.host, settings.bench.port) == ("0.0.0.0", 8180)
+
+
+def test_the_environment_overrides_the_file(charger: Charger) -> None:
+    charger.write('charge_point_id = "from-file"\n[bench]\nport = 8000\n')
+    charger.env = {"CP_PI_CHARGE_POINT_ID": "from-env", "CP_PI_BENCH__PORT": "9000"}
+
+    settings = charger.load()
+
+    assert (settings.charge_point_id, settings.bench.port) == ("from-env", 9000)
+
+
+def test_connectors_come_from_the_environment_as_json(charger: Charger) -> None:
+    charger.env = {"CP_PI_CONNECTORS": '[{"proximity_pin": 5, "lock": {"kind": "none"}}]'}
+
+    connector = charger.load().connectors[0]
+
+    assert connector.proximity_pin == 5
+    assert connector.lock.kind is LockKind.NONE
+
+
+def test_flags_beat_the_environment_and_keep_the_files_other_keys(charger: Charger) -> None:
+    charger.write('[bench]\nhost = "0.0.0.0"\nport = 8000\n')
+    charger.env = {"CP_PI_BENCH__PORT": "9000", "CP_PI_PIN_FACTORY": "lgpio"}
+
+    settings = charger.load({"bench": {"port": 9001}, "pin_factory": "mock"})
+
+    assert (settings.bench.host, settings.bench.port) == ("0.0.0.0", 9001)
+    assert settings.pin_factory == "mock"
+
+
+def test_the_example_file_holds_the_defaults(charger: Charger) -> None:
+    charger.file = EXAMPLE
+
+    assert charger.load().model_dump() == defaults()
+
+
+# Lock kinds that load
+
+
+def test_a_solenoid_without_unlock_pin_is_a_push_push_latch(charger: Charger) -> None:
+    charger.write('[[connectors]]\n[connectors.lock]\nunlock_pin = "none"\n')
+
+    lock = charger.load().connectors[0].lock
+
+    assert lock.unlock_pin is None
+    assert (lock.lock_pin, lock.feedback_pin) == (22, 27)
+
+
+def test_a_fixed_cable_frees_the_default_lock_pins(charger: Charger) -> None:
+    charger.write(
+        """
+        [[connectors]]
+        [connectors.lock]
+        kind = "none"
+        [connectors.contactor]
+        pin = 22
+        """
+    )
+
+    connector = charger.load().connectors[0]
+
+    assert (connector.lock.lock_pin, connector.lock.unlock_pin) == (None, None)
+    assert connector.lock.feedback_pin is None
+    assert connector.contactor.pin == 22
+
+
+# One line per problem, naming the key
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "reason"),
+    [
+        pytest.param('charge_point_idd = "x"', "charge_point_idd", "unknown setting", id="typo"),
+        pytest.param(
+            "[[connectors]]\n[connectors.lock]\ndrive_tim = 1.0",
+            "connectors[0].lock.drive_tim",
+            "unknown setting",
+            id="nested-typo",
+        ),
+        pytest.param(
+            "[[connectors]]\nproximity_pin = 1",
+            "connectors[0].proximity_pin",
+            "GPIO1 is not one of the header's usable pins GPIO2..GPIO27",
+            id="pin-below-header",
+        ),
+        pytest.param(
+            "[[connectors]]\n[connectors.contactor]\npin = 28",
+            "connectors[0].contactor.pin",
+            "GPIO28 is not one of",
+            id="pin-above-header",
+        ),
+        pytest.param(
+            "[[connectors]]\n[connectors.contactor]\npin = 22",
+            "connectors[0].contactor.pin",
+            "GPIO22 is already used by connectors[0].lock.lock_pin",
+            id="pin-twice",
+        ),
+        pytest.param(
+            "[[connectors]]\n[connectors.lock]\ndrive_time = 5.0",
+            "connectors[0].lock.drive_time",
+            "5.0 s is above the 3.0 s ceiling",
+            id="drive-time-ceiling",
+        ),
+        pytest.param(
+            '[[connectors]]\n[connectors.lock]\nkind = "motor"\nunlock_pin = "none"',
+            "connectors[0].lock.unlock_pin",
+            "a motor lock needs a pin that drives it open",
+            id="motor-without-unlock-pin",
+        ),
+        pytest.param(
+            '[[connectors]]\n[connectors.lock]\nfeedback_pin = "none"',
+            "connectors[0].lock.feedback_pin",
+            "a solenoid lock needs a feedback pin",
+            id="solenoid-without-feedback",
+        ),
+        pytest.param(
+            '[[connectors]]\n[connectors.lock]\nkind = "none"\nlock_pin = 22',
+            "connectors[0].lock.lock_pin",
+            'a fixed cable (kind "none") has no lock',
+            id="fixed-cable-with-lock-pin",
+        ),
+        pytest.param(
+            "[[connectors]]\n[connectors.lock]\ndrive_time = 2.5\nretries = 3",
+            "connectors[0].lock",
+            "(3 retries + 1) x (2.5 s drive + 0.2 s settle) + 4 x 2.0 s pause = 18.8 s,"
+            " more than the 9.0 s",
+            id="unlock-too-slow",
+        ),
+        pytest.param(
+            "[rig]\nlock_travel_time = 0.5",
+            "rig.lock_travel_time",
+            "0.5 s is not shorter than connectors[0].lock.drive_time (0.5 s)",
+            id="rig-lock-too-slow",
+        ),
+        pytest.param(
+            'csms_url = "http://csms.example.com"',
+            "csms_url",
+            "must start with ws:// or wss://",
+            id="http-url",
+        ),
+        pytest.param(
+            'csms_url = "ws:///ocpp"', "csms_url", "and name a host", id="url-without-host"
+        ),
+        pytest.param(
+            'pin_factory = "gpio"',
+            "pin_factory",
+            "use one of lgpio, rpigpio, pigpio, native, mock",
+            id="pin-factory",
+        ),
+        pytest.param(
+            'log_level = "LOUD"',
+            "log_level",
+            "use one of DEBUG, INFO, WARNING, ERROR",
+            id="log-level",
+        ),
+        pytest.param(
+            '[bench]\nport = "http"', "bench.port", "should be a valid integer", id="wrong-type"
+        ),
+    ],
+)
+def test_a_problem_in_the_file_is_one_line_naming_its_key(
+    charger: Charger, toml: str, key: str, reason: str
+) -> None:
+    charger.write(toml + "\n")
+
+    assert_one_problem(charger.problems(), key, reason)
+
+
+def test_a_pin_used_by_two_connectors_names_both(charger: Charger) -> None:
+    charger.write(
+        """
+        [[connectors]]
+        [[connectors]]
+        proximity_pin = 17
+        [connectors.lock]
+        lock_pin = 6
+        unlock_pin = 12
+        feedback_pin = 13
+        [connectors.contactor]
+        pin = 16
+        feedback_pin = 19
+        """
+    )
+
+    assert charger.problems() == [
+        "connectors[1].proximity_pin: GPIO17 is already used by connectors[0].proximity_pin"
+    ]
+
+
+def test_an_unknown_environment_variable_is_named(charger: Charger) -> None:
+    charger.env = {"CP_PI_CHARGE_POINT_IDD": "cp-7", "HOME": "/home/pi"}
+
+    assert charger.problems() == [
+        "charge_point_idd: unknown setting (environment variable CP_PI_CHARGE_POINT_IDD)"
+    ]
+
+
+def test_an_unknown_key_of_a_table_in_the_environment_is_named(charger: Charger) -> None:
+    charger.env = {"CP_PI_BENCH__PORTT": "9000"}
+
+    assert charger.problems() == [
+        "bench.portt: unknown setting (environment variable CP_PI_BENCH__PORTT)"
+    ]
+
+
+def test_connectors_that_are_not_json_are_named(charger: Charger) -> None:
+    charger.env = {"CP_PI_CONNECTORS": '[{"proximity_pin": 5}'}
+
+    assert_one_problem(charger.problems(), "connectors", "not valid JSON")
+    assert "(environment variable CP_PI_CONNECTORS)" in charger.problems()[0]
+
+
+def test_a_toml_syntax_error_gives_file_line_and_column(charger: Charger) -> None:
+    path = charger.write('charge_point_id = "cp-1"\nlog_level = \n')
+
+    assert charger.problems() == [f"{path}, line 2, column 13: Invalid value"]
+
+
+def test_every_problem_is_reported_at_once(charger: Charger) -> None:
+    charger.write(
+        """
+        csms_url = "http://csms.example.com"
+        [[connectors]]
+        proximity_pin = 1
+        [connectors.lock]
+        drive_time = 5.0
+        """
+    )
+    charger.env = {"CP_PI_LOG_LEVL": "DEBUG"}
+
+    keys = [line.split(": ", 1)[0] for line in charger.problems()]
+
+    assert sorted(keys) == [
+        "connectors[0].lock.drive_time",
+        "connectors[0].proximity_pin",
+        "csms_url",
+        "log_levl",
+    ]
+
+
+def test_every_rule_between_keys_is_reported_at_once(charger: Charger) -> None:
+    charger.write(
+        """
+        [[connectors]]
+        [connectors.lock]
+        kind = "motor"
+        unlock_pin = "none"
+        feedback_pin = "none"
+        """
+    )
+
+    assert [line.split(": ", 1)[0] for line in charger.problems()] == [
+        "connectors[0].lock.unlock_pin",
+        "connectors[0].lock.feedback_pin",
+    ]
+
+
+# The command line
+
+
+def test_exit_prints_only_the_problems_and_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[bench]\nport = 70000\n")
+
+    with pytest.raises(SystemExit) as exited:
+        load_settings_or_exit(bad)
+
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    # Stray CP_PI_* variables of the shell running the suite would add lines before it.
+    assert lines[-1] == "cp-pi: config error: bench.port: should be less than or equal to 65535"
+    assert all(line.startswith("cp-pi: config error: ") for line in lines)
+
+
+def test_check_config_refuses_a_bad_file_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[connectors]]\n[connectors.lock]\ndrive_time = 5.0\n")
+
+    run = subprocess.run(
+        [sys.executable, "-m", "cp_pi", "check-config", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment_without_ours(),
+    )
+
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "cp-pi: config error: connectors[0].lock.drive_time: 5.0 s is above the 3.0 s ceiling"
+        " (a longer drive burns the actuator)"
+    ]
