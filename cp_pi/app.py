@@ -35,6 +35,10 @@ from cp_pi.tasks import cancel_and_wait
 log = logging.getLogger("cp_pi")
 
 
+class StationError(Exception):
+    """A setting that cannot work on this machine; the CLI shows it as one line, exit 2."""
+
+
 @dataclass
 class Station:
     """One charge point with everything around it, built from settings."""
@@ -102,21 +106,28 @@ def build_station(settings: Settings) -> Station:
 async def running_station(
     settings: Settings,
     *,
-    bench: bool = False,
+    bench: bool | None = False,
     response_timeout: float = 30,
     on_link_state: Callable[[str], None] | None = None,
 ) -> AsyncIterator[Station]:
-    """A station connected to its CSMS (the embedded one when none is configured)."""
+    """A station connected to its CSMS (the embedded one when none is configured).
+
+    ``bench``: True requires the bench server, None starts it when the pins are mock pins.
+    """
     station = build_station(settings)
     try:
         csms_url = settings.csms_url
+        if csms_url is None and station.rig is None:
+            raise StationError(
+                "csms_url: required on real pins (the embedded CSMS is for mock pins)"
+            )
         if csms_url is None:
             station.csms = CentralSystem(host="127.0.0.1", port=0)
             await station.csms.start()
             csms_url = station.csms.url
-        if bench:
+        if bench or (bench is None and station.rig is not None):
             if station.rig is None:
-                raise RuntimeError("the bench drives mock pins only; set pin_factory = 'mock'")
+                raise StationError("bench: the bench drives mock pins only (pin_factory = 'mock')")
             station.bench = BenchServer(
                 station.charge_point,
                 station.rig,
@@ -159,7 +170,7 @@ async def shutdown(station: Station) -> None:
     station.store.close()
 
 
-async def serve(settings: Settings, *, bench: bool) -> int:
+async def serve(settings: Settings) -> int:
     """`cp-pi run`: until SIGTERM or Ctrl+C, with systemd told how it goes."""
     notifier = Notifier.from_environment()
     stop = asyncio.Event()
@@ -174,7 +185,7 @@ async def serve(settings: Settings, *, bench: bool) -> int:
     watchdog = asyncio.create_task(notifier.run_watchdog())
     try:
         async with running_station(
-            settings, bench=bench, on_link_state=lambda text: notifier.status(f"CSMS link: {text}")
+            settings, bench=None, on_link_state=lambda text: notifier.status(f"CSMS link: {text}")
         ) as station:
             notifier.ready()  # the GPIO is up; the CSMS link is reported in STATUS
             if station.bench is not None:

@@ -91,14 +91,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from cp_pi.demo import play
 
+        _logging("WARNING")
         return _until_interrupted(play())
     settings = load_settings_or_exit(args.config, _overrides(args))
     _logging(settings.log_level)
-    from cp_pi.app import serve
+    from cp_pi.app import StationError, serve
     from cp_pi.hardware.factory import HardwareUnavailable
 
     try:
-        return _until_interrupted(serve(settings, bench=settings.pin_factory == "mock"))
+        return _until_interrupted(serve(settings))
+    except StationError as error:
+        print(f"cp-pi: config error: {error}", file=sys.stderr)
+        return 2
     except HardwareUnavailable as error:
         print(f"cp-pi: {error}", file=sys.stderr)
         return 1

@@ -52,8 +52,7 @@ class Story:
             )
 
     def show_frame(self, record: Any) -> None:
-        arrow = "CP -> CSMS" if record.direction == "rx" else "CSMS -> CP"
-        self.say(f"      {arrow} {json.dumps(record.frame)[:160]}")
+        self.say(f"      {describe_frame(record.direction, record.frame)}")
 
     async def step(self, title: str, action: Callable[[], Awaitable[None]]) -> None:
         self.say(f"\n* {title}")
@@ -78,6 +77,23 @@ class Story:
     def expect(self, condition: bool, message: str) -> None:
         if not condition:
             raise StepFailed(message)
+
+
+def describe_frame(direction: str, frame: list[Any]) -> str:
+    """One line a person can read: who speaks, what kind of message, the payload sans timestamps."""
+    arrow = "CP   -> CSMS" if direction == "rx" else "CSMS -> CP  "
+    if len(frame) == 4 and frame[0] == 2:
+        kind, payload = f"{frame[2]}", frame[3]
+    elif len(frame) == 3 and frame[0] == 3:
+        kind, payload = "  answer", frame[2]
+    elif len(frame) == 5 and frame[0] == 4:
+        kind, payload = f"  CALLERROR {frame[2]}", frame[3]
+    else:
+        kind, payload = "  (unreadable)", frame
+    if isinstance(payload, dict):
+        payload = {k: v for k, v in payload.items() if k not in ("timestamp", "currentTime")}
+    text = json.dumps(payload, separators=(", ", ": "))
+    return f"{arrow} {kind} {text if len(text) <= 110 else text[:107] + '...'}"
 
 
 def demo_settings(data_dir: Path) -> Settings:

@@ -1,0 +1,71 @@
+"""The `cp-pi` command as a user runs it: a real process, real signals, exit statuses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from cp_pi.csms.server import CentralSystem
+
+CP_PI = [sys.executable, "-m", "cp_pi"]
+
+
+def run_cp_pi(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CP_PI, *args], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    result = run_cp_pi("--help")
+    assert result.returncode == 0
+    for command in ("run", "demo", "csms", "check-config"):
+        assert command in result.stdout
+
+
+def test_demo_plays_the_whole_unlock_story() -> None:
+    result = run_cp_pi("demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "8 of 8 steps behaved" in result.stdout
+    assert "UnlockFailed" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_pin_driver_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "CP_PI_PIN_FACTORY": "pigpio", "CP_PI_DATA_DIR": str(tmp_path)}
+    result = run_cp_pi("run", "--csms-url", "ws://127.0.0.1:9", env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("cp-pi: ")
+    assert "Traceback" not in result.stderr
+
+
+async def test_run_mock_boots_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    async with CentralSystem(port=0) as csms:
+        process = await asyncio.create_subprocess_exec(
+            *CP_PI,
+            "run",
+            "--mock",
+            "--bench-port",
+            "0",
+            "--id",
+            "cp-cli",
+            "--csms-url",
+            csms.url,
+            "--data-dir",
+            str(tmp_path),
+            stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            await csms.wait_for_call("cp-cli", "StatusNotification", timeout=30)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
+    assert process.returncode == 0, stderr.decode()
+    assert b"bench: http://127.0.0.1:" in stdout
+    assert b"stopping" in stderr
+    assert b"Traceback" not in stderr
