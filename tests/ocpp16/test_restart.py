@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cp_pi.csms.server import CentralSystem
-from tests.conftest import CP_ID, StationFactory
+from tests.conftest import StationFactory
 from tests.ocpp16.helpers import call_index, calls, mark
 from tests.ocpp16.test_unlock_connector import start_charging
 
