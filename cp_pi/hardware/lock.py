@@ -4,7 +4,8 @@ Lock coils and motors are rated for short activations with a long rest in betwee
 at most 3 s on, a pause of about eight times the activation). So each drive is an awaited pulse
 that is capped at :data:`~cp_pi.config.MAX_DRIVE_TIME` whatever the configuration says, switches
 off in a ``finally`` (a cancelled drive included), waits out the configured pause since the
-previous pulse, and never overlaps another drive of the same actuator. gpiozero's ``blink(n=1)``
+previous pulse (never less than that pulse lasted: at most 50 % duty, even with ``pause = 0``),
+and never overlaps another drive of the same actuator. gpiozero's ``blink(n=1)``
 would pulse in a thread of its own, but stopped early it can leave the output high, hence the
 awaited pulse here.
 """
@@ -37,6 +38,7 @@ class LockActuator(ABC):
         self._feedback = feedback
         self._serial = asyncio.Lock()
         self._last_pulse_end = -math.inf
+        self._last_on_time = 0.0
         self.commanded: LockPosition = feedback.position
         self.moving = False
         self.drive_failed = False
@@ -120,18 +122,22 @@ class LockActuator(ABC):
 
     async def _wait_out_pause(self) -> None:
         loop = asyncio.get_running_loop()
-        remaining = self._last_pulse_end + self._config.pause - loop.time()
+        rest = max(self._config.pause, self._last_on_time)
+        remaining = self._last_pulse_end + rest - loop.time()
         if remaining > 0:
             await asyncio.sleep(remaining)
 
     async def _pulse(self, target: LockPosition) -> None:
         self.drives += 1
+        loop = asyncio.get_running_loop()
         self._energise(target)
+        started = loop.time()
         try:
             await asyncio.sleep(min(self._config.drive_time, MAX_DRIVE_TIME))
         finally:
             self.outputs_off()
-            self._last_pulse_end = asyncio.get_running_loop().time()
+            self._last_pulse_end = loop.time()
+            self._last_on_time = self._last_pulse_end - started
 
     @abstractmethod
     def _energise(self, target: LockPosition) -> None:

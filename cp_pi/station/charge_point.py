@@ -94,6 +94,8 @@ class ChargePoint:
 
     def refresh(self) -> None:
         """Report every status that changed, then tell the listeners."""
+        for each in self.connectors.values():
+            self._log_reading(each)
         if self.registered and self.csms_connected:
             for connector_id in (0, *self.connectors):
                 connector = self.connectors.get(connector_id)
@@ -104,6 +106,20 @@ class ChargePoint:
                     self.send_status(connector_id, current)
         for listener in list(self._listeners):
             listener()
+
+    @staticmethod
+    def _log_reading(connector: Connector) -> None:
+        reading = connector.hardware.reading()
+        if reading is not connector.reading_seen:
+            good = reading is ConnectorReading.GOOD_CONNECTION
+            log.log(
+                logging.INFO if good else logging.ERROR,
+                "connector %d: %s (was %s)",
+                connector.id,
+                reading.value,
+                connector.reading_seen.value,
+            )
+            connector.reading_seen = reading
 
     def send_status(self, connector_id: int, status: tuple[Status, ErrorCode]) -> None:
         if not self.outbox.online:
@@ -183,9 +199,8 @@ class ChargePoint:
             else:
                 connector.finishing = False
                 self._on_cable_removed(connector)
-        reading = connector.hardware.reading()
         if (
-            reading is ConnectorReading.LOCK_UNEXPECTEDLY_OPEN
+            connector.hardware.reading() is ConnectorReading.LOCK_UNEXPECTEDLY_OPEN
             and connector.transaction is not None
             and connector.hardware.contactor_closed
         ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from cp_pi.core.reading import ConnectorReading
 from cp_pi.core.status import ConnectorFacts, ErrorCode, Status, connector_status
 from cp_pi.hardware.connector import ConnectorHardware
 from cp_pi.hardware.meter import EnergyMeter
@@ -38,6 +39,7 @@ class Connector:
     #: Start, stop and unlock sequences on one connector never interleave.
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
     cable_seen: bool = False
+    reading_seen: ConnectorReading = ConnectorReading.GOOD_CONNECTION
 
     @property
     def id(self) -> int:

@@ -100,6 +100,18 @@ async def test_drives_take_turns_with_the_pause_between_them(
     assert unlock_start - lock_end >= PAUSE - EARLY
 
 
+async def test_a_zero_pause_still_rests_the_coil_as_long_as_it_was_on(
+    lock_bench: Callable[..., LockBench],
+) -> None:
+    bench = lock_bench(connector(pause=0.0))
+    bench.rig.set_fault(1, RigFault.LOCK_STUCK)
+
+    await bench.lock.drive(ENGAGED)
+
+    assert_pulses(bench.lock_pin, RETRIES + 1, DRIVE)
+    assert all(gap >= DRIVE - EARLY for gap in gaps(bench.lock_pin))
+
+
 async def test_a_stuck_lock_is_retried_then_reported(lock_bench: Callable[..., LockBench]) -> None:
     bench = lock_bench()
     bench.rig.set_fault(1, RigFault.LOCK_STUCK)
