@@ -13,15 +13,19 @@ calls are synchronous on one connection; no thread or async driver is needed.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 FILE_NAME = "cp-pi.sqlite3"
+
+log = logging.getLogger("cp_pi.store")
 
 #: MIGRATIONS[n] brings a file from schema version n to n + 1 (``PRAGMA user_version``).
 #: Append only: a released migration never changes, or files in the field would diverge.
@@ -85,6 +89,30 @@ class TransactionRecord:
     last_meter_wh: int | None = None
 
 
+_Result = TypeVar("_Result")
+
+
+def _write(method: Callable[..., _Result]) -> Callable[..., _Result]:
+    """A write that failed on disk is made again in memory, once the store has switched there.
+
+    Inside a caller's :meth:`Store.atomic` block it is not repeated: the block as a whole was
+    rolled back, and only its caller can make it again (see ``ChargePoint._durably``).
+    """
+
+    @functools.wraps(method)
+    def write(self: Store, *args: Any, **kwargs: Any) -> _Result:
+        if self._depth:
+            return method(self, *args, **kwargs)
+        try:
+            return method(self, *args, **kwargs)
+        except StoreError:
+            if self.degraded is None:
+                raise
+            return method(self, *args, **kwargs)
+
+    return write
+
+
 class Store:
     path: Path
 
@@ -93,6 +121,49 @@ class Store:
         self._db = connection
         self.path = path
         self._depth = 0
+        #: Why the store runs from memory (nothing survives a restart), or None when on disk.
+        self.degraded: str | None = None
+
+    @classmethod
+    def open_or_memory(cls, data_dir: Path) -> Store:
+        """The store in ``data_dir``, or, when that cannot be used, one in memory.
+
+        A charge point must go on charging with a broken SD card: it logs why at error level,
+        reports it (``degraded``), and never crash-loops. A damaged file is left as it is.
+        """
+        try:
+            return cls.open(data_dir)
+        except (StoreError, OSError) as error:
+            store = cls._memory(data_dir / FILE_NAME)
+            store._report(str(error))
+            return store
+
+    @classmethod
+    def _memory(cls, path: Path) -> Store:
+        connection = sqlite3.connect(":memory:", isolation_level=None)
+        _set_up(connection, path, durable=False)
+        return cls(connection, path)
+
+    def _report(self, reason: str) -> None:
+        self.degraded = reason
+        log.error(
+            "message store unusable (%s): running from memory; queued transaction messages "
+            "will not survive a restart",
+            reason,
+        )
+
+    def _switch_to_memory(self, reason: str) -> None:
+        """Carry on in memory with everything the file held so far."""
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            self._db.backup(memory)
+        except sqlite3.Error:
+            memory.close()
+            memory = sqlite3.connect(":memory:", isolation_level=None)
+            _set_up(memory, self.path, durable=False)
+        self._db.close()
+        self._db = memory
+        self._report(reason)
 
     @classmethod
     def open(cls, data_dir: Path) -> Store:
@@ -141,8 +212,12 @@ class Store:
                 self._db.execute("COMMIT")
         except BaseException as error:
             if outermost and self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+                # A failing disk may refuse the rollback too; memory takes over below.
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
             if isinstance(error, sqlite3.Error):
+                if outermost and self.degraded is None:
+                    self._switch_to_memory(f"write to {self.path} failed: {error}")
                 raise StoreError(f"write to {self.path} failed: {error}") from error
             raise
 
@@ -154,6 +229,7 @@ class Store:
         )
         return dict(rows.fetchall())
 
+    @_write
     def put_setting(self, namespace: str, key: str, value: str) -> None:
         with self.atomic():
             self._db.execute(
@@ -162,12 +238,14 @@ class Store:
                 (namespace, key, value),
             )
 
+    @_write
     def clear_settings(self, namespace: str) -> None:
         with self.atomic():
             self._db.execute("DELETE FROM setting WHERE namespace = ?", (namespace,))
 
     # -- outbox of transaction-related messages ---------------------------------------------
 
+    @_write
     def enqueue(
         self, action: str, payload: dict[str, Any], *, transaction_ref: str | None = None
     ) -> int:
@@ -192,6 +270,7 @@ class Store:
         ).fetchone()
         return None if row is None else _message(row)
 
+    @_write
     def record_attempt(self, seq: int) -> int:
         """Count one more delivery attempt; raises KeyError for a message no longer queued."""
         with self.atomic():
@@ -204,11 +283,13 @@ class Store:
         attempts: int = row[0]
         return attempts
 
+    @_write
     def remove(self, seq: int) -> None:
         """Forget an answered message; removing one that is already gone is harmless."""
         with self.atomic():
             self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
 
+    @_write
     def resolve_transaction_id(self, transaction_ref: str, transaction_id: int) -> None:
         """Put the central system's id into every queued message of that transaction.
 
@@ -234,6 +315,7 @@ class Store:
 
     # -- transactions, for recovery ---------------------------------------------------------
 
+    @_write
     def begin_transaction(self, tx: TransactionRecord) -> None:
         with self.atomic():
             self._db.execute(
@@ -250,6 +332,7 @@ class Store:
                 ),
             )
 
+    @_write
     def update_transaction_meter(self, ref: str, meter_wh: int) -> None:
         """Remember the latest reading: after a power cut it becomes the meterStop."""
         with self.atomic():
@@ -259,6 +342,7 @@ class Store:
             if cursor.rowcount == 0:
                 raise KeyError(ref)
 
+    @_write
     def end_transaction(self, ref: str) -> None:
         """Forget an ended transaction; its queued messages stay until delivered."""
         with self.atomic():
@@ -274,10 +358,10 @@ class Store:
         return [TransactionRecord(*row) for row in rows]
 
 
-def _set_up(db: sqlite3.Connection, path: Path) -> None:
+def _set_up(db: sqlite3.Connection, path: Path, *, durable: bool = True) -> None:
     """Make the connection crash-safe, check the file, and migrate it to the current schema."""
     mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if mode != "wal":
+    if durable and mode != "wal":
         raise StoreError(f"{path}: cannot switch to write-ahead logging (got {mode!r})")
     # FULL: a commit is on the disk before it returns; NORMAL could lose the last ones on
     # power loss, which is the very case the outbox exists for.

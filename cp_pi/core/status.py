@@ -80,6 +80,11 @@ def connector_status(facts: ConnectorFacts) -> tuple[Status, ErrorCode]:
     return Status.AVAILABLE, error
 
 
-def charge_point_status(*, operative: bool) -> tuple[Status, ErrorCode]:
-    """Connector 0 (the charge point as a whole) is only Available, Unavailable or Faulted."""
-    return (Status.AVAILABLE if operative else Status.UNAVAILABLE), ErrorCode.NO_ERROR
+def charge_point_status(*, operative: bool, degraded: bool = False) -> tuple[Status, ErrorCode]:
+    """Connector 0 (the charge point as a whole) is only Available, Unavailable or Faulted.
+
+    A degraded charge point (its message store fell back to memory) still charges, so it stays
+    Available and says OtherError: the operator must know before a restart loses messages.
+    """
+    status = Status.AVAILABLE if operative else Status.UNAVAILABLE
+    return status, (ErrorCode.OTHER_ERROR if degraded else ErrorCode.NO_ERROR)

@@ -51,6 +51,13 @@ class FrameRecord:
         return f"{head} unparsed {self.raw!r:.300}"
 
 
+@dataclass(frozen=True)
+class Misbehaviour:
+    """One CALL the central system will not handle: a CALLERROR `code`, or silence when None."""
+
+    code: str | None
+
+
 @dataclass
 class TransactionRecord:
     """A transaction as the charge point reported it; timestamps are the charge point's."""

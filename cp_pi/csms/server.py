@@ -19,7 +19,13 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from cp_pi.csms.records import FrameJournal, FrameRecord, MeterValuesRecord, TransactionRecord
+from cp_pi.csms.records import (
+    FrameJournal,
+    FrameRecord,
+    MeterValuesRecord,
+    Misbehaviour,
+    TransactionRecord,
+)
 from cp_pi.csms.session import CallErrorReceived, ChargePointSession, InvalidAnswer
 
 __all__ = [
@@ -59,10 +65,20 @@ class CentralSystem:
         self.statuses: dict[tuple[str, int], tuple[str, str]] = {}
         """(charge point, connector) -> latest (status, errorCode)."""
         self.meter_values: list[MeterValuesRecord] = []
+        self.misbehaviour: dict[str, list[Misbehaviour]] = {}
+        """Action -> what to do with its next CALLs instead of answering (tests of retries)."""
         self.journal = FrameJournal()
         self._sessions: dict[str, ChargePointSession] = {}
         self._server: Server | None = None
         self._closing: set[asyncio.Task[None]] = set()
+
+    def refuse_next(self, action: str, count: int = 1, code: str = "InternalError") -> None:
+        """Answer the next `count` CALLs of `action` with a CALLERROR instead of handling them."""
+        self.misbehaviour.setdefault(action, []).extend([Misbehaviour(code)] * count)
+
+    def ignore_next(self, action: str, count: int = 1) -> None:
+        """Leave the next `count` CALLs of `action` unanswered (the sender must time out)."""
+        self.misbehaviour.setdefault(action, []).extend([Misbehaviour(None)] * count)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

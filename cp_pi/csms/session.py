@@ -107,6 +107,14 @@ class ChargePointSession(_OcppChargePoint):  # type: ignore[misc]
 
     async def _answer(self, message: Call) -> None:
         """Run the handler; a refusal goes out under its OCPP 1.6 name, not the package's."""
+        planned = self._central.misbehaviour.get(message.action)
+        if planned:
+            misbehaviour = planned.pop(0)
+            log.warning("%s: %s deliberately not handled", self.id, message.action)
+            if misbehaviour.code is not None:
+                frame = [CALLERROR, message.unique_id, misbehaviour.code, "refused on request", {}]
+                await self._send(json.dumps(frame))
+            return
         try:
             if message.action not in self.route_map:
                 raise unhandled_action(message.action)
@@ -196,6 +204,18 @@ class ChargePointSession(_OcppChargePoint):  # type: ignore[misc]
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any
     ) -> call_result.StartTransaction:
         transactions = self._central.transactions
+        for known_id, known in transactions.items():
+            if (known.charge_point_id, known.connector_id, known.id_tag, known.started_at) == (
+                self.id,
+                connector_id,
+                id_tag,
+                timestamp,
+            ) and known.meter_start == meter_start:
+                # The same StartTransaction again: its answer was lost and the charge point
+                # resent it (OCPP 1.6 section 3.7). One transaction, one id.
+                return call_result.StartTransaction(
+                    transaction_id=known_id, id_tag_info=self._id_tag_info(id_tag)
+                )
         transaction_id = max(transactions, default=0) + 1
         transactions[transaction_id] = TransactionRecord(
             self.id, connector_id, id_tag, meter_start, started_at=timestamp

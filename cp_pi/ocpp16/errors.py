@@ -29,6 +29,11 @@ CALL, CALLRESULT, CALLERROR = 2, 3, 4
 #: OCPP-J: a unique id is at most 36 characters.
 MAX_UNIQUE_ID = 36
 
+#: Larger frames are refused unread: no OCPP 1.6 message a charge point takes comes near it, and
+#: schema-validating megabytes would stall the event loop. (Beyond the websocket's own limit of
+#: 1 MiB the connection closes and is redialled.)
+MAX_FRAME_CHARS = 64 * 1024
+
 #: When the unique id of a broken frame cannot be read, OCPP-J answers with this one.
 UNKNOWN_UNIQUE_ID = "-1"
 
@@ -55,6 +60,12 @@ def check_frame(text: str | bytes) -> list[Any]:
     """
     if isinstance(text, bytes):
         raise FrameError(None, "FormationViolation", "binary frames are not OCPP-J")
+    if len(text) > MAX_FRAME_CHARS:
+        match = _LEADING_ID.match(text[:100])
+        unique_id = match.group(1) if match else None
+        raise FrameError(
+            unique_id, "FormationViolation", f"frame over {MAX_FRAME_CHARS} characters"
+        )
     try:
         frame = json.loads(text)
     except ValueError:

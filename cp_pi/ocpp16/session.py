@@ -69,6 +69,9 @@ class OcppSession(_OcppChargePoint):  # type: ignore[misc]
         self._cp = charge_point
         self._on_frame = on_frame
         self._handlers: set[asyncio.Task[None]] = set()
+        #: Unique ids of the CALLs being handled: a repeat while one is in flight is ignored,
+        #: or two answers with one id would reach the central system.
+        self._in_flight: set[str] = set()
 
     # -- framing -------------------------------------------------------------------------------
 
@@ -92,6 +95,10 @@ class OcppSession(_OcppChargePoint):  # type: ignore[misc]
             return
         self._observe("rx", frame)
         if frame[0] == CALL:
+            if frame[1] in self._in_flight:
+                log.warning("ignored a repeat of CALL %s while it is being handled", frame[1])
+                return
+            self._in_flight.add(frame[1])
             self._spawn(self._answer(Call(*frame[1:])))
         elif frame[0] == CALLERROR:
             self._response_queue.put_nowait(CallError(*frame[1:]))
@@ -104,6 +111,12 @@ class OcppSession(_OcppChargePoint):  # type: ignore[misc]
         task.add_done_callback(self._handlers.discard)
 
     async def _answer(self, message: Call) -> None:
+        try:
+            await self._answer_held(message)
+        finally:
+            self._in_flight.discard(message.unique_id)
+
+    async def _answer_held(self, message: Call) -> None:
         with self._cp.outbox.hold():
             try:
                 if message.action not in self.route_map:

@@ -24,7 +24,7 @@ from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
 from cp_pi.station.outbox import CallError, Outbox, RetryPolicy
-from cp_pi.store import QueuedMessage, Store, TransactionRecord
+from cp_pi.store import QueuedMessage, Store, StoreError, TransactionRecord
 from cp_pi.tasks import cancel_and_wait
 
 log = logging.getLogger("cp_pi.charge_point")
@@ -89,7 +89,9 @@ class ChargePoint:
 
     def status_of(self, connector_id: int) -> tuple[Status, ErrorCode]:
         if connector_id == 0:
-            return charge_point_status(operative=self.operative)
+            return charge_point_status(
+                operative=self.operative, degraded=self.store.degraded is not None
+            )
         return self.connectors[connector_id].status()
 
     def refresh(self) -> None:
@@ -131,9 +133,13 @@ class ChargePoint:
             "errorCode": status[1].value,
             "timestamp": utc_now(),
         }
-        reading = self.connectors[connector_id].hardware.reading() if connector_id else None
-        if reading is not None and reading is not ConnectorReading.GOOD_CONNECTION:
-            payload["info"] = reading.value[:50]
+        if connector_id == 0:
+            if self.store.degraded is not None:
+                payload["info"] = "message store in memory"
+        else:
+            reading = self.connectors[connector_id].hardware.reading()
+            if reading is not ConnectorReading.GOOD_CONNECTION:
+                payload["info"] = reading.value
         self.outbox.send("StatusNotification", payload)
 
     def recover(self) -> None:
@@ -155,11 +161,7 @@ class ChargePoint:
                 "timestamp": utc_now(),
                 "reason": "PowerLoss",
             }
-            with self.store.atomic():
-                self.store.end_transaction(record.ref)
-                self.outbox.send_transaction_message(
-                    "StopTransaction", payload, transaction_ref=record.ref
-                )
+            self._end_and_queue_stop(record.ref, payload)
             log.warning(
                 "transaction %s on connector %d was open at start-up: ended with PowerLoss",
                 record.transaction_id or record.ref,
@@ -252,26 +254,25 @@ class ChargePoint:
             meter_start=meter_start,
             started_at=utc_now(),
         )
-        with self.store.atomic():
-            self.store.begin_transaction(
-                TransactionRecord(
-                    ref=tx.ref,
-                    connector_id=tx.connector_id,
-                    id_tag=id_tag,
-                    meter_start=meter_start,
-                    started_at=tx.started_at,
-                )
-            )
-            self.outbox.send_transaction_message(
-                "StartTransaction",
-                {
-                    "connectorId": connector.id,
-                    "idTag": id_tag,
-                    "meterStart": meter_start,
-                    "timestamp": tx.started_at,
-                },
-                transaction_ref=tx.ref,
-            )
+        record = TransactionRecord(
+            ref=tx.ref,
+            connector_id=tx.connector_id,
+            id_tag=id_tag,
+            meter_start=meter_start,
+            started_at=tx.started_at,
+        )
+        start = {
+            "connectorId": connector.id,
+            "idTag": id_tag,
+            "meterStart": meter_start,
+            "timestamp": tx.started_at,
+        }
+
+        def begin() -> None:
+            self.store.begin_transaction(record)
+            self.outbox.send_transaction_message("StartTransaction", start, transaction_ref=tx.ref)
+
+        self._durably(begin)
         connector.transaction = tx
         connector.finishing = False
         log.info("connector %d: transaction started for %s", connector.id, id_tag)
@@ -313,9 +314,7 @@ class ChargePoint:
         }
         if id_tag is not None:
             payload["idTag"] = id_tag
-        with self.store.atomic():
-            self.store.end_transaction(tx.ref)
-            self.outbox.send_transaction_message("StopTransaction", payload, transaction_ref=tx.ref)
+        self._end_and_queue_stop(tx.ref, payload)
         connector.transaction = None
         connector.finishing = connector.hardware.cable_present
         log.info("connector %d: transaction ended (%s, %d Wh)", connector.id, reason, meter_stop)
@@ -323,6 +322,28 @@ class ChargePoint:
             connector.operative = connector.scheduled_operative
             connector.scheduled_operative = None
         return opened
+
+    def _end_and_queue_stop(self, ref: str, payload: dict[str, Any]) -> None:
+        def end() -> None:
+            self.store.end_transaction(ref)
+            self.outbox.send_transaction_message("StopTransaction", payload, transaction_ref=ref)
+
+        self._durably(end)
+
+    def _durably(self, write: Callable[[], None]) -> None:
+        """Make ``write`` as one store transaction; when the disk fails, again in memory.
+
+        The store switches itself to memory on a failed write (and says so); a transaction
+        must not be lost to a full or read-only SD card.
+        """
+        try:
+            with self.store.atomic():
+                write()
+        except StoreError:
+            if self.store.degraded is None:
+                raise
+            with self.store.atomic():
+                write()
 
     async def _sample_meter(self, connector: Connector, tx: Transaction) -> None:
         """Energy.Active.Import.Register at MeterValueSampleInterval, as transaction messages."""
@@ -526,17 +547,20 @@ class ChargePoint:
             targets = [self.connectors[connector_id]]
         else:
             return "Rejected"
+        keys = [str(connector_id)] + ([str(c.id) for c in targets] if connector_id == 0 else [])
+
+        def persist() -> None:
+            for key in keys:
+                self.store.put_setting("availability", key, kind)
+
+        self._durably(persist)
         scheduled = False
-        with self.store.atomic():
-            self.store.put_setting("availability", str(connector_id), kind)
-            for connector in targets:
-                if connector_id == 0:
-                    self.store.put_setting("availability", str(connector.id), kind)
-                if connector.transaction is not None and connector.operative != operative:
-                    connector.scheduled_operative = operative
-                    scheduled = True
-                else:
-                    connector.operative = operative
+        for connector in targets:
+            if connector.transaction is not None and connector.operative != operative:
+                connector.scheduled_operative = operative
+                scheduled = True
+            else:
+                connector.operative = operative
         self.refresh()
         return "Scheduled" if scheduled else "Accepted"
 
@@ -602,6 +626,7 @@ class ChargePoint:
             "registered": self.registered,
             "status": self.status_of(0)[0].value,
             "queued_transaction_messages": self.outbox.pending_transaction_messages,
+            "store_degraded": self.store.degraded,
             "connectors": [self._connector_state(c) for c in self.connectors.values()],
         }
 

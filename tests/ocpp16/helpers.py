@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
+from cp_pi.app import Station
 from cp_pi.csms.server import CentralSystem
 from tests.conftest import CP_ID
 
@@ -55,3 +58,20 @@ def answer_index(csms: CentralSystem, action: str, *, after: int) -> int:
         if index >= after and record.direction == "rx" and record.frame[:2] == [3, ids[-1]]:
             return index
     raise AssertionError(f"no CALLRESULT for {action}")
+
+
+async def until(station: Station, predicate: Callable[[], bool], *, timeout: float = 15) -> None:
+    """Wait for the charge point's state to satisfy `predicate` (woken by its state listeners)."""
+    reached = asyncio.Event()
+
+    def check() -> None:
+        if predicate():
+            reached.set()
+
+    charge_point = station.charge_point
+    charge_point.subscribe(check)
+    try:
+        check()
+        await asyncio.wait_for(reached.wait(), timeout)
+    finally:
+        charge_point.unsubscribe(check)

@@ -66,3 +66,8 @@ def test_unknown_action_is_not_implemented_and_known_unhandled_is_not_supported(
 def test_schema_errors_get_their_ocpp16_names() -> None:
     assert to_ocpp16(FormatViolationError()).code == "FormationViolation"
     assert to_ocpp16(ProtocolError()).code == "OccurenceConstraintViolation"
+
+
+def test_an_oversize_frame_is_refused_unread() -> None:
+    error = rejection('[2,"big","DataTransfer",{"vendorId":"x","data":"' + "x" * 70_000 + '"}]')
+    assert (error.unique_id, error.code) == ("big", "FormationViolation")

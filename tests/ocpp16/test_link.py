@@ -1,0 +1,103 @@
+"""The link to the central system: outages, reconnects, and what is delivered after them."""
+
+from __future__ import annotations
+
+from cp_pi.app import Station
+from cp_pi.csms.server import CentralSystem
+from tests.conftest import CP_ID, StationFactory
+from tests.ocpp16.helpers import call_index, calls, mark, status_reached, until
+from tests.ocpp16.test_unlock_connector import start_charging
+
+
+async def csms_outage(station: Station, csms: CentralSystem) -> None:
+    await csms.stop()
+    await until(station, lambda: not station.charge_point.csms_connected)
+
+
+async def test_a_stop_decided_while_the_csms_is_down_arrives_first_after_it_returns(
+    station: Station, csms: CentralSystem
+) -> None:
+    transaction_id = await start_charging(station, csms)
+    await csms_outage(station, csms)
+    assert station.rig is not None
+    station.rig.unplug(1)
+    await until(station, lambda: station.connectors[1].transaction is None)
+    assert station.charge_point.outbox.pending_transaction_messages == 1
+
+    start = mark(csms)
+    await csms.start()
+    stop = await call_index(csms, "StopTransaction", after=start, reason="EVDisconnected")
+    available = await status_reached(csms, "Available", after=start)
+    assert stop < available  # queued transaction messages first, then fresh statuses
+    assert csms.frames[stop].frame[3]["transactionId"] == transaction_id
+    assert calls(csms, "BootNotification", after=start) == []  # a reconnect is not a boot
+    assert station.charge_point.outbox.pending_transaction_messages == 0
+
+
+async def test_an_offline_transaction_gets_its_real_id_when_the_csms_answers(
+    station: Station, csms: CentralSystem
+) -> None:
+    assert station.rig is not None
+    start = mark(csms)
+    station.rig.plug(1)
+    station.charge_point.swipe(1, "CACHED")  # online: the answer fills the authorization cache
+    await status_reached(csms, "Charging", after=start)
+    station.charge_point.swipe(1, "CACHED")
+    await status_reached(csms, "Finishing", after=start)
+
+    await csms_outage(station, csms)
+    station.charge_point.swipe(1, "CACHED")  # offline: LocalAuthorizeOffline + the cache
+    await until(station, lambda: station.connectors[1].transaction is not None)
+    station.charge_point.swipe(1, "CACHED")
+    await until(station, lambda: station.connectors[1].transaction is None)
+    assert station.charge_point.outbox.pending_transaction_messages == 2
+
+    start = mark(csms)
+    await csms.start()
+    started = await call_index(csms, "StartTransaction", after=start)
+    stopped = await call_index(csms, "StopTransaction", after=start)
+    assert started < stopped
+    new_id = max(csms.transactions)
+    assert csms.frames[stopped].frame[3]["transactionId"] == new_id
+    assert csms.transactions[new_id].reason == "Local"
+
+
+async def test_an_unknown_tag_offline_is_refused_unless_allowed(
+    make_station: StationFactory, csms: CentralSystem
+) -> None:
+    async with make_station() as station:
+        assert station.rig is not None
+        station.rig.plug(1)
+        await csms.change_configuration(CP_ID, "AllowOfflineTxForUnknownId", "true")
+        await csms_outage(station, csms)
+        station.charge_point.swipe(1, "STRANGER")
+        await until(station, lambda: station.connectors[1].transaction is not None)
+
+
+async def test_a_refused_transaction_message_is_retried_then_delivered(
+    station: Station, csms: CentralSystem
+) -> None:
+    await csms.change_configuration(CP_ID, "TransactionMessageRetryInterval", "0")
+    transaction_id = await start_charging(station, csms)
+    csms.refuse_next("StopTransaction", count=2)
+    start = mark(csms)
+    await csms.remote_stop(CP_ID, transaction_id)
+    await status_reached(csms, "Finishing", after=start)
+    attempts = calls(csms, "StopTransaction", after=start)
+    assert len(attempts) == 3
+    assert attempts[0] == attempts[2]
+    assert csms.transactions[transaction_id].reason == "Remote"
+
+
+async def test_a_message_refused_every_time_is_given_up_after_the_configured_attempts(
+    station: Station, csms: CentralSystem
+) -> None:
+    await csms.change_configuration(CP_ID, "TransactionMessageRetryInterval", "0")
+    await csms.change_configuration(CP_ID, "TransactionMessageAttempts", "2")
+    transaction_id = await start_charging(station, csms)
+    csms.refuse_next("StopTransaction", count=5)
+    start = mark(csms)
+    await csms.remote_stop(CP_ID, transaction_id)
+    await status_reached(csms, "Finishing", after=start)  # the queue moved on
+    assert len(calls(csms, "StopTransaction", after=start)) == 2
+    assert station.charge_point.outbox.pending_transaction_messages == 0
