@@ -17,6 +17,7 @@ from typing import Any
 from gpiozero.pins.mock import MockFactory
 
 from cp_pi import __version__
+from cp_pi.bench.csms_ops import csms_ops
 from cp_pi.bench.server import BenchServer
 from cp_pi.config import Settings
 from cp_pi.csms.server import CentralSystem
@@ -26,6 +27,7 @@ from cp_pi.hardware.meter import EnergyMeter, NoMeter
 from cp_pi.hardware.rig import BenchRig
 from cp_pi.hardware.safety import all_outputs_off
 from cp_pi.ocpp16.link import Link
+from cp_pi.runlock import AlreadyRunning, RunLock
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.station.connector import Connector
 from cp_pi.store import Store
@@ -90,7 +92,7 @@ def build_station(settings: Settings) -> Station:
         connector = Connector(hardware=hardware, meter=meter)
         hardware.on_change = changed(connector)
         connectors.append(connector)
-    store = Store.open(settings.data_dir)
+    store = Store.open_or_memory(settings.data_dir)
     charge_point = ChargePoint(
         settings.charge_point_id,
         store=store,
@@ -119,7 +121,7 @@ async def running_station(
         csms_url = settings.csms_url
         if csms_url is None and station.rig is None:
             raise StationError(
-                "csms_url: required on real pins (the embedded CSMS is for mock pins)"
+                "config error: csms_url: required on real pins (the embedded CSMS is mock-only)"
             )
         if csms_url is None:
             station.csms = CentralSystem(host="127.0.0.1", port=0)
@@ -127,12 +129,17 @@ async def running_station(
             csms_url = station.csms.url
         if bench or (bench is None and station.rig is not None):
             if station.rig is None:
-                raise StationError("bench: the bench drives mock pins only (pin_factory = 'mock')")
+                raise StationError(
+                    "config error: bench: the bench drives mock pins only (pin_factory = 'mock')"
+                )
             station.bench = BenchServer(
                 station.charge_point,
                 station.rig,
                 host=settings.bench.host,
                 port=settings.bench.port,
+                extra_commands=(
+                    csms_ops(station.csms, settings.charge_point_id) if station.csms else None
+                ),
             )
             await station.bench.start()
         listeners = [f for f in (on_link_state, station.bench and station.bench.on_link_state) if f]
@@ -171,7 +178,25 @@ async def shutdown(station: Station) -> None:
 
 
 async def serve(settings: Settings) -> int:
-    """`cp-pi run`: until SIGTERM or Ctrl+C, with systemd told how it goes."""
+    """`cp-pi run`: until SIGTERM or Ctrl+C, with systemd told how it goes.
+
+    It holds the run lock in the data directory all along, so that the installer's
+    `cp-pi check-wiring` cannot drive the same pins meanwhile.
+    """
+    lock = RunLock(settings.data_dir)
+    try:
+        lock.acquire()
+    except AlreadyRunning as error:
+        raise StationError(f"{error}: one charge point per data directory") from None
+    except OSError as error:  # an unwritable data dir must not stop the charging: say so
+        log.error("cannot take the run lock (%s); check-wiring will not see this process", error)
+    try:
+        return await _serve(settings)
+    finally:
+        lock.release()
+
+
+async def _serve(settings: Settings) -> int:
     notifier = Notifier.from_environment()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -32,6 +32,26 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("demo", help="play the unlock story against the embedded CSMS on mock pins")
 
+    bench = commands.add_parser("bench", help="drive a mock charge point from a web page")
+    _config_flags(bench)
+    bench.add_argument("--host", dest="bench_host", help="bench address (default 127.0.0.1)")
+    bench.add_argument("--port", dest="bench_port", type=int, help="bench port (default 8180)")
+    bench.add_argument("--csms-url", help="use this central system instead of the embedded one")
+    bench.add_argument("--id", dest="charge_point_id", help="charge point id")
+    bench.add_argument("--data-dir", type=Path, help="message store (default: a throwaway one)")
+
+    wiring = commands.add_parser(
+        "check-wiring", help="installer self-test: pin map, inputs, lock and contactor"
+    )
+    _config_flags(wiring)
+    wiring.add_argument("--mock", action="store_true", help="mock pins with the simulated rig")
+    wiring.add_argument("--yes", action="store_true", help="drive the outputs without asking")
+    wiring.add_argument(
+        "--fault",
+        choices=["lock_stuck", "feedback_broken", "contactor_welded"],
+        help="(mock pins) break a part of the rig first",
+    )
+
     csms = commands.add_parser("csms", help="run the embedded central system on its own")
     csms.add_argument("--host", default="127.0.0.1")
     csms.add_argument("--port", type=int, default=9000)
@@ -58,8 +78,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
-    if getattr(args, "bench_port", None) is not None:
-        overrides["bench"] = {"port": args.bench_port}
+    bench = {
+        key: getattr(args, f"bench_{key}")
+        for key in ("host", "port")
+        if getattr(args, f"bench_{key}", None) is not None
+    }
+    if bench:
+        overrides["bench"] = bench
     return overrides
 
 
@@ -94,14 +119,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         _logging("WARNING")
         return _until_interrupted(play())
     settings = load_settings_or_exit(args.config, _overrides(args))
+    if args.command == "check-wiring":
+        from cp_pi.hardware.rig import RigFault
+        from cp_pi.wiring_check import run_check_wiring
+
+        _logging("WARNING")
+        fault = RigFault(args.fault) if args.fault else None
+        return run_check_wiring(settings, assume_yes=args.yes, fault=fault)
     _logging(settings.log_level)
+    if args.command == "bench":
+        from cp_pi.bench.command import run_bench
+
+        return _until_interrupted(run_bench(settings))
     from cp_pi.app import StationError, serve
     from cp_pi.hardware.factory import HardwareUnavailable
 
     try:
         return _until_interrupted(serve(settings))
     except StationError as error:
-        print(f"cp-pi: config error: {error}", file=sys.stderr)
+        print(f"cp-pi: {error}", file=sys.stderr)
         return 2
     except HardwareUnavailable as error:
         print(f"cp-pi: {error}", file=sys.stderr)

@@ -223,6 +223,9 @@ class ConnectorConfig(Strict):
     proximity_pin: GpioPin = 17
     #: Level of the proximity input while a plug is present (comparator output).
     proximity_active: ActiveLevel = ActiveLevel.HIGH
+    #: Seconds the proximity input must hold a new level before the cable counts as plugged
+    #: or removed (a plug rattling in the socket must not end a charge).
+    proximity_debounce: float = Field(default=0.05, ge=0, le=1)
     lock: LockConfig = Field(default_factory=LockConfig)
     contactor: ContactorConfig = Field(default_factory=ContactorConfig)
 

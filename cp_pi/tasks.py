@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -14,13 +15,25 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], *, timeout: float 
     """Cancel, then wait for them to end; a task that ignores cancellation is named, not awaited.
 
     ``asyncio.wait`` neither raises the tasks' exceptions nor hides a cancellation of the caller,
-    unlike awaiting each task under ``suppress(CancelledError)``.
+    unlike awaiting each task under ``suppress(CancelledError)``. The exceptions of tasks that
+    ended by themselves (a receiver whose connection closed) are taken, not left to be reported
+    as "never retrieved".
     """
-    pending = [task for task in tasks if not task.done()]
-    for task in pending:
+    tasks = list(tasks)
+    for task in tasks:
         task.cancel()
-    if not pending:
-        return
-    _, stuck = await asyncio.wait(pending, timeout=timeout)
-    for task in stuck:
-        log.error("task %s did not stop within %.0f s", task.get_name(), timeout)
+    if tasks:
+        _, stuck = await asyncio.wait(tasks, timeout=timeout)
+        for task in stuck:
+            log.error(
+                "task %s did not stop within %.0f s:\n%s", task.get_name(), timeout, _stack(task)
+            )
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()
+
+
+def _stack(task: asyncio.Task[Any]) -> str:
+    text = io.StringIO()
+    task.print_stack(file=text)
+    return text.getvalue()

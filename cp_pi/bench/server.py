@@ -2,9 +2,10 @@
 
 ``ws://HOST:PORT/bench`` sends the state on connect and after every change, and every OCPP frame
 as ``{"type": "ocpp", "dir": "tx"|"rx", "frame": [...]}``; it takes commands as JSON objects
-(``plug``, ``unplug``, ``swipe``, ``fault``, ``state``). ``GET /api/state`` answers the same state.
-The plain HTTP answers ride on the websockets server's ``process_request`` hook, so the bench
-needs no second web framework.
+(``plug``, ``unplug``, ``swipe``, ``fault``, ``state``, plus the ``extra_commands`` the composition
+root adds, such as ``csms``). ``GET /api/state`` answers the same state and ``GET /`` the bench
+page. ``docs/bench-protocol.md`` is the reference. The plain HTTP answers ride on the websockets
+server's ``process_request`` hook, so the bench needs no second web framework.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -26,6 +29,7 @@ from websockets.http11 import Request, Response
 
 from cp_pi.hardware.rig import BenchRig, RigFault
 from cp_pi.station.charge_point import ChargePoint
+from cp_pi.tasks import cancel_and_wait
 
 log = logging.getLogger("cp_pi.bench")
 
@@ -35,9 +39,39 @@ FRAME_HISTORY = 200
 Command = dict[str, Any]
 ExtraCommand = Callable[[Command], Awaitable[dict[str, Any]]]
 
+_CONTENT_TYPES = {
+    "html": "text/html",
+    "css": "text/css",
+    "js": "text/javascript",
+    "svg": "image/svg+xml",
+    "json": "application/json",
+    "plain": "text/plain",
+}
+
+#: The page loads only its own files and talks only to its own server.
+_PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
+    " connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
 
 class BenchError(Exception):
-    """A command the bench cannot carry out; the client gets its message."""
+    """A command the bench cannot carry out; the client gets its message and ``details``."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+def _page_files() -> dict[str, tuple[str, str]]:
+    """URL path -> (text, content type) for the files of ``static/``, read once."""
+    files: dict[str, tuple[str, str]] = {}
+    for entry in (resources.files("cp_pi.bench") / "static").iterdir():
+        extension = entry.name.rpartition(".")[2]
+        if entry.is_file() and extension in _CONTENT_TYPES:
+            files[f"/{entry.name}"] = (entry.read_text(encoding="utf-8"), extension)
+    files["/"] = files["/index.html"]
+    return files
 
 
 class BenchServer:
@@ -61,10 +95,12 @@ class BenchServer:
         self._server: Server | None = None
         self._state_pending = False
         self._sending: set[asyncio.Future[None]] = set()
+        self._page = _page_files()
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
         self._server = await serve(
@@ -86,8 +122,10 @@ class BenchServer:
     def state(self) -> dict[str, Any]:
         state = self.cp.state()
         state["link"] = self.link_state
+        state["csms_commands"] = "csms" in self._extra
         for connector in state["connectors"]:
             connector["fault"] = self.rig.fault(connector["id"]).value
+            connector["latch_engaged"] = self.rig.lock_engaged(connector["id"])
         return state
 
     def on_frame(self, direction: str, frame: list[Any]) -> None:
@@ -128,42 +166,61 @@ class BenchServer:
     # -- HTTP ----------------------------------------------------------------------------------
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
-        if request.path == "/bench":
+        path = urlsplit(request.path).path
+        if path == "/bench":
+            if not _same_origin(request.headers):
+                # Any web page the tester opens could otherwise drive the bench from their browser.
+                return _respond(connection, http.HTTPStatus.FORBIDDEN, "foreign origin\n", "plain")
             return None  # go on with the websocket handshake
-        if request.path == "/api/state":
+        if path == "/api/state":
             return _respond(connection, http.HTTPStatus.OK, json.dumps(self.state()), "json")
+        if path in self._page:
+            text, kind = self._page[path]
+            return _respond(connection, http.HTTPStatus.OK, text, kind)
         return _respond(connection, http.HTTPStatus.NOT_FOUND, "not found\n", "plain")
 
     # -- the websocket -------------------------------------------------------------------------
 
     async def _handle(self, connection: ServerConnection) -> None:
         self._clients.add(connection)
+        running: set[asyncio.Task[None]] = set()
         try:
             await connection.send(json.dumps(self.state()))
             for frame in list(self._frames):
                 await connection.send(json.dumps(frame))
             async for text in connection:
-                await connection.send(json.dumps(await self._command(text)))
+                # A csms command waits for the charge point's answer (an unlock: up to 10 s);
+                # plugging or unplugging meanwhile must not queue behind it.
+                task = asyncio.create_task(self._answer(connection, text))
+                running.add(task)
+                task.add_done_callback(running.discard)
         except ConnectionClosed:
             pass
         finally:
             self._clients.discard(connection)
+            await cancel_and_wait(running)
+
+    async def _answer(self, connection: ServerConnection, text: str | bytes) -> None:
+        await self._send_quietly(connection, json.dumps(await self._command(text)))
 
     async def _command(self, text: str | bytes) -> dict[str, Any]:
-        op = None
         try:
             command = json.loads(text)
-            if not isinstance(command, dict):
-                raise BenchError("a command is a JSON object")
-            op = command.get("op")
-            if op == "state":
-                return self.state()
-            reply = await self._run(op, command)
-            return {"type": "ack", "op": op, **reply}
         except ValueError:
-            return {"type": "error", "op": op, "message": "not valid JSON"}
+            return {"type": "error", "op": None, "message": "not valid JSON"}
+        if not isinstance(command, dict):
+            return {"type": "error", "op": None, "message": "a command is a JSON object"}
+        op = command.get("op")
+        # Commands may finish out of order (see _handle): a client tells its answers apart by
+        # the "ref" it sent, echoed as it was.
+        ref = {"ref": command["ref"]} if "ref" in command else {}
+        if op == "state":
+            return {**self.state(), **ref}
+        try:
+            reply = await self._run(op, command)
         except BenchError as error:
-            return {"type": "error", "op": op, "message": str(error)}
+            return {"type": "error", "op": op, **error.details, "message": str(error), **ref}
+        return {"type": "ack", "op": op, **reply, **ref}
 
     async def _run(self, op: object, command: Command) -> dict[str, Any]:
         if op in ("plug", "unplug", "swipe", "fault"):
@@ -179,9 +236,17 @@ class BenchServer:
                 self.cp.swipe(connector_id, id_tag)
             else:
                 self.rig.set_fault(connector_id, _fault(command.get("fault")))
+                # Not every fault moves a pin (a cut feedback wire on an open lock reads the
+                # same), so the charge point may see no change; the bench state did change.
+                self._state_changed()
             return {}
         if isinstance(op, str) and op in self._extra:
             return await self._extra[op](command)
+        if op == "csms":
+            raise BenchError(
+                "csms commands need the embedded central system; this charge point talks to"
+                " the CSMS at csms_url (leave csms_url unset to use the embedded one)"
+            )
         raise BenchError(f"unknown op {op!r}")
 
     def _connector(self, command: Command) -> int:
@@ -203,13 +268,24 @@ def _fault(value: object) -> RigFault:
         raise BenchError(f"unknown fault {value!r} (one of {names})") from None
 
 
+def _same_origin(headers: Headers) -> bool:
+    """A browser names the page's origin; scripts and tools send none and are let in."""
+    origin = headers.get("Origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == headers.get("Host")
+
+
 def _respond(
     connection: ServerConnection, status: http.HTTPStatus, body: str, kind: str
 ) -> Response:
     response = connection.respond(status, body)
     headers = Headers(response.headers)
     del headers["Content-Type"]
-    headers["Content-Type"] = f"{'application' if kind == 'json' else 'text'}/{kind}; charset=utf-8"
+    headers["Content-Type"] = f"{_CONTENT_TYPES[kind]}; charset=utf-8"
     headers["Cache-Control"] = "no-store"
+    headers["X-Content-Type-Options"] = "nosniff"
+    if kind == "html":
+        headers["Content-Security-Policy"] = _PAGE_POLICY
     response.headers = headers
     return response

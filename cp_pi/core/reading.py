@@ -34,12 +34,27 @@ class ConnectorReading(StrEnum):
         """Faults that OCPP reports as ``ConnectorLockFailure``."""
         return self in _LOCK_FAULTS
 
+    @property
+    def stops_charging(self) -> bool:
+        """Faults that end energy transfer at once: the plug may no longer be held, or the
+        charge point can no longer tell (a live socket must never be unlockable by hand)."""
+        return self in _STOPS_CHARGING
+
 
 _LOCK_FAULTS = frozenset(
     {
         ConnectorReading.LOCK_FAILED_TO_MOVE,
         ConnectorReading.LOCK_UNEXPECTEDLY_OPEN,
         ConnectorReading.LOCK_UNEXPECTEDLY_ENGAGED,
+    }
+)
+
+
+_STOPS_CHARGING = frozenset(
+    {
+        ConnectorReading.LOCK_UNEXPECTEDLY_OPEN,
+        ConnectorReading.PIN_READ_ERROR,
+        ConnectorReading.CONTACTOR_FAILED_TO_CLOSE,
     }
 )
 

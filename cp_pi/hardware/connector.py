@@ -47,13 +47,16 @@ class ConnectorHardware:
         self.on_change = on_change
         self._busy = asyncio.Lock()
         changed = self._input_changed
+        self._loop = loop
+        self._debounce = config.proximity_debounce
+        self._settling: asyncio.TimerHandle | None = None
         with ExitStack() as undo:
             self._proximity = ProximitySensor(
                 config.proximity_pin,
                 config.proximity_active,
                 pin_factory=pin_factory,
                 loop=loop,
-                on_change=changed,
+                on_change=self._proximity_changed,
             )
             undo.callback(self._proximity.release)
             self._lock: LockActuator | None = None
@@ -82,14 +85,34 @@ class ConnectorHardware:
                 on_change=changed,
             )
             undo.pop_all()
+        self._cable = self._proximity.cable_present  # a cable in at start-up fires no event
 
     def _input_changed(self) -> None:
         if self.on_change is not None:
             self.on_change()
 
+    def _proximity_changed(self) -> None:
+        """Count a new level only once it held for the debounce time (done in software because
+        mock pins do not simulate gpiozero's ``bounce_time``, and one rule should hold on both)."""
+        if self._settling is not None:
+            self._settling.cancel()
+        self._settling = self._loop.call_later(self._debounce, self._proximity_settled)
+
+    def _proximity_settled(self) -> None:
+        self._settling = None
+        try:
+            cable = self._proximity.cable_present
+        except Exception:  # each backend raises its own type; keep the last good level
+            logger.exception("connector %d: proximity unreadable", self.connector_id)
+            return
+        if cable != self._cable:
+            self._cable = cable
+            self._input_changed()
+
     @property
     def cable_present(self) -> bool:
-        return self._proximity.cable_present
+        """Debounced: what the proximity input said for at least ``proximity_debounce``."""
+        return self._cable
 
     @property
     def lock_position(self) -> LockPosition | None:
@@ -108,7 +131,8 @@ class ConnectorHardware:
         lock = self._lock
         contactor = self._contactor
         try:
-            cable_present = self._proximity.cable_present
+            _ = self._proximity.cable_present  # read for its health; the level used is debounced
+            cable_present = self._cable
             lock_feedback = None if lock is None else lock.position
             contactor_feedback = contactor.feedback_closed
             read_error = False
@@ -193,6 +217,8 @@ class ConnectorHardware:
         self._contactor.outputs_off()
 
     def close(self) -> None:
+        if self._settling is not None:
+            self._settling.cancel()
         self.outputs_off()
         self._contactor.release()
         if self._lock is not None:

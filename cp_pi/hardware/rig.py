@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
+from gpiozero.exc import PinError
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from cp_pi.config import ActiveLevel, ConnectorConfig, LockKind, RigConfig
@@ -30,6 +31,21 @@ class RigFault(StrEnum):
     FEEDBACK_BROKEN = "feedback_broken"
     #: From the next close on, the main contacts (and so the aux contact) stay closed.
     CONTACTOR_WELDED = "contactor_welded"
+    #: Reading the lock feedback pin raises, as a pin driver does when the chip goes away.
+    FEEDBACK_UNREADABLE = "feedback_unreadable"
+
+
+class UnreadablePin(MockPin):  # type: ignore[misc]  # gpiozero ships no type information
+    """An input pin whose reads can be made to fail, like a pin lost to a wiring fault."""
+
+    def __init__(self, factory: MockFactory, info: Any) -> None:
+        super().__init__(factory, info)
+        self.failing = False
+
+    def _get_state(self) -> Any:
+        if self.failing:
+            raise PinError(f"{self.info.name}: simulated read failure")
+        return super()._get_state()
 
 
 class _WatchedPin(MockPin):  # type: ignore[misc]  # gpiozero ships no type information
@@ -78,7 +94,7 @@ class _Connector:
         lock = config.lock
         self._feedback_pin = None
         if lock.kind is not LockKind.NONE and lock.feedback_pin is not None:
-            self._feedback_pin = factory.pin(lock.feedback_pin)
+            self._feedback_pin = factory.pin(lock.feedback_pin, pin_class=UnreadablePin)
             if lock.lock_pin is not None:
                 self._watch(factory, lock.lock_pin, self._lock_output("lock_pin"))
             if lock.unlock_pin is not None:
@@ -158,9 +174,16 @@ class _Connector:
     def set_cable(self, present: bool) -> None:
         _drive(self._proximity_pin, self._config.proximity_active, present)
 
+    def bounce(self, present: bool, edges: int) -> None:
+        """A rattling plug: the proximity input flips `edges` times, ending at `present`."""
+        for edge in range(edges):
+            self.set_cable(present if (edges - edge) % 2 == 1 else not present)
+
     def set_fault(self, fault: RigFault) -> None:
         """One fault at a time: setting one (or ``none``) heals the others; the inputs re-sync."""
         self.fault = fault
+        if self._feedback_pin is not None:
+            self._feedback_pin.failing = fault is RigFault.FEEDBACK_UNREADABLE
         if fault is RigFault.CONTACTOR_WELDED:
             self._welded = self._welded or self._contactor_on
         elif self._welded:
@@ -211,6 +234,10 @@ class BenchRig:
 
     def unplug(self, connector_id: int) -> None:
         self._connector(connector_id).set_cable(False)
+
+    def bounce(self, connector_id: int, *, present: bool, edges: int = 7) -> None:
+        """Contact bounce on the proximity input, settling at `present`."""
+        self._connector(connector_id).bounce(present, edges)
 
     def set_fault(self, connector_id: int, fault: RigFault) -> None:
         self._connector(connector_id).set_fault(fault)

@@ -139,6 +139,20 @@ class OcppSession(_OcppChargePoint):  # type: ignore[misc]
             shown = frame if isinstance(frame, list) else [repr(frame)]
             self._on_frame(direction, shown)
 
+    async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
+        """The answer to our CALL `unique_id`; answers to earlier, timed-out CALLs are dropped.
+
+        Replaces the package's version, whose ``asyncio.wait_for`` can swallow a cancellation
+        that arrives together with the answer on Python 3.11 (fixed in 3.12): the link would
+        then never stop. ``asyncio.timeout`` does not have that flaw.
+        """
+        async with asyncio.timeout(timeout):
+            while True:
+                response = await self._response_queue.get()
+                if response.unique_id == unique_id:
+                    return response
+                log.warning("dropped an answer to an earlier CALL %s", response.unique_id)
+
     # -- the outbox's sender -------------------------------------------------------------------
 
     async def send_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,8 @@ log = logging.getLogger("cp_pi.charge_point")
 
 #: UnlockConnector is answered within this many seconds whatever the hardware does.
 UNLOCK_ANSWER_WITHIN = 9.5
+#: Seconds between two looks at the lock chain while energy flows.
+SUPERVISION_PERIOD = 1.0
 
 StateListener = Callable[[], None]
 
@@ -201,14 +203,27 @@ class ChargePoint:
             else:
                 connector.finishing = False
                 self._on_cable_removed(connector)
+        self._check_safety(connector)
+        self.refresh()
+
+    def _check_safety(self, connector: Connector) -> None:
+        """Energy stops at once when the lock chain can no longer be trusted while charging."""
+        reading = connector.hardware.reading()
         if (
-            connector.hardware.reading() is ConnectorReading.LOCK_UNEXPECTEDLY_OPEN
+            reading.stops_charging
             and connector.transaction is not None
             and connector.hardware.contactor_closed
+            and not connector.busy.locked()
         ):
-            log.error("connector %d: lock open while charging; stopping energy", connector.id)
+            log.error("connector %d: %s while charging; stopping energy", connector.id, reading)
             self._spawn(self.stop_transaction(connector, "Other", unlock=False))
-        self.refresh()
+
+    async def _supervise(self, connector: Connector) -> None:
+        """While energy flows, look at the lock chain every second: a pin that fails to read
+        raises no edge event, and no charge may go on unwatched."""
+        while True:
+            await asyncio.sleep(SUPERVISION_PERIOD)
+            self._check_safety(connector)
 
     def _on_cable_removed(self, connector: Connector) -> None:
         if connector.transaction is None:
@@ -280,7 +295,10 @@ class ChargePoint:
             log.error("connector %d: contactor did not confirm closing", connector.id)
             await self._finish_locked(connector, "Other")
             return False
-        tx.sampler = asyncio.create_task(self._sample_meter(connector, tx))
+        tx.watchers = [
+            asyncio.create_task(self._sample_meter(connector, tx)),
+            asyncio.create_task(self._supervise(connector)),
+        ]
         return True
 
     async def stop_transaction(
@@ -303,8 +321,8 @@ class ChargePoint:
         tx = connector.transaction
         if tx is None:
             return opened
-        if tx.sampler is not None:
-            tx.sampler.cancel()
+        for watcher in tx.watchers:
+            watcher.cancel()
         meter_stop = connector.meter.read_wh()
         payload: dict[str, Any] = {
             "transactionId": tx.transaction_id if tx.transaction_id is not None else -1,
@@ -669,6 +687,6 @@ class ChargePoint:
         for connector in self.connectors.values():
             connector.stop_waiting_for_cable()
             connector.hardware.outputs_off()
-            if connector.transaction is not None and connector.transaction.sampler is not None:
-                tasks.append(connector.transaction.sampler)
+            if connector.transaction is not None:
+                tasks.extend(connector.transaction.watchers)
         await cancel_and_wait(tasks)

@@ -21,7 +21,8 @@ class Transaction:
     started_at: str
     #: The central system's transactionId, once StartTransaction was answered.
     transaction_id: int | None = None
-    sampler: asyncio.Task[None] | None = None
+    #: The meter sampler and the safety supervisor, cancelled when the transaction ends.
+    watchers: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 @dataclass

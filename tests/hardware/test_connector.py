@@ -6,11 +6,9 @@ import asyncio
 import threading
 from typing import Any
 
-from gpiozero.pins.mock import MockPin
-
 from cp_pi.config import LockKind
 from cp_pi.core.reading import ConnectorReading, LockOutcome, LockPosition
-from cp_pi.hardware.rig import BenchRig, RigFault
+from cp_pi.hardware.rig import BenchRig, RigFault, UnreadablePin
 
 from .helpers import DRIVE, FIRST, SECOND, Bench, BenchMaker, connector
 from .pins import assert_never_high, assert_pulse
@@ -134,21 +132,10 @@ async def test_each_connector_answers_for_its_own_pins(make_bench: BenchMaker) -
     assert_never_high(bench.pin(FIRST.lock))
 
 
-class FlakyPin(MockPin):  # type: ignore[misc]  # gpiozero ships no type information
-    """An input whose driver starts failing on demand, like a pin lost to a wiring fault."""
-
-    failing = False
-
-    def _get_state(self) -> Any:
-        if self.failing:
-            raise OSError("GPIO read failed")
-        return super()._get_state()
-
-
 async def test_an_unreadable_pin_is_a_verdict_not_an_exception(
     factory: Any, make_bench: BenchMaker
 ) -> None:
-    proximity = factory.pin(FIRST.proximity, pin_class=FlakyPin)
+    proximity = factory.pin(FIRST.proximity, pin_class=UnreadablePin)
     bench = make_bench()
 
     proximity.failing = True

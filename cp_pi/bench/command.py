@@ -1,0 +1,68 @@
+"""`cp-pi bench`: a charge point on mock pins, its central system, and the bench page to drive them.
+
+The bench never touches real GPIO (the pin factory is forced to ``mock``) and, unless a data
+directory is configured explicitly, keeps its message store in a throwaway directory: run on the
+Pi beside the service, it must not share the service's store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import tempfile
+from pathlib import Path
+
+from cp_pi.app import running_station
+from cp_pi.config import Settings
+
+log = logging.getLogger("cp_pi.bench")
+
+
+def reachable_from_network(host: str) -> bool:
+    """True unless the host is a loopback address: a name may resolve to anything."""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+async def run_bench(settings: Settings) -> int:
+    """Serve the bench until SIGTERM or Ctrl+C; 1 when it cannot start (a port in use)."""
+    host = settings.bench.host
+    if reachable_from_network(host):
+        log.warning(
+            "the bench listens on %s: anyone who can reach it can drive this charge point"
+            " and its central system; use 127.0.0.1 unless the network is yours",
+            host,
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            changes: dict[str, object] = {"pin_factory": "mock"}
+            if "data_dir" not in settings.model_fields_set:
+                scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="cp-pi-bench-"))
+                changes["data_dir"] = Path(scratch)
+            try:
+                station = await stack.enter_async_context(
+                    running_station(settings.model_copy(update=changes), bench=True)
+                )
+            except OSError as error:
+                log.error("cannot serve the bench on %s:%d: %s", host, settings.bench.port, error)
+                return 1
+            assert station.bench is not None  # bench=True builds it or raises
+            central = "embedded" if station.csms is not None else settings.csms_url
+            print(f"bench: {station.bench.url}/  (central system: {central})", flush=True)
+            await stop.wait()
+            log.info("stopping")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return 0

@@ -1,0 +1,119 @@
+"""The bench's ``csms`` op: the page plays the central system through the embedded one.
+
+``{"op": "csms", "action": "unlock", "connector": 1}`` makes the embedded CSMS send
+UnlockConnector to the charge point; the ack carries the charge point's CALLRESULT payload as it
+was sent, so the bench shows what a real central system would have heard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from cp_pi.bench.server import BenchError, Command, ExtraCommand
+from cp_pi.csms.server import CallErrorReceived, CentralSystem, InvalidAnswer
+
+#: Seconds to wait for the charge point's answer; an unlock may take 9.5 s.
+ANSWER_WITHIN = 12.0
+
+Payload = dict[str, Any]
+_Action = Callable[[CentralSystem, str, Command, float], Awaitable[tuple[Payload, Payload]]]
+"""Sends one CSMS command; returns the arguments it used (echoed in the ack) and the answer."""
+
+
+def csms_ops(
+    csms: CentralSystem, charge_point_id: str, *, timeout: float = ANSWER_WITHIN
+) -> dict[str, ExtraCommand]:
+    """The ``extra_commands`` for a :class:`BenchServer` whose charge point uses ``csms``."""
+
+    async def run(command: Command) -> Payload:
+        action = command.get("action")
+        if not isinstance(action, str) or action not in _ACTIONS:
+            raise BenchError(f"unknown csms action {action!r} (one of {', '.join(_ACTIONS)})")
+        try:
+            args, answer = await _ACTIONS[action](csms, charge_point_id, command, timeout)
+        except BenchError as error:
+            raise BenchError(str(error), action=action, **error.details) from None
+        except CallErrorReceived as error:
+            raise BenchError(
+                f"CALLERROR {error.code}: {error.description}",
+                action=action,
+                reason="callerror",
+                code=error.code,
+            ) from None
+        except TimeoutError:
+            raise BenchError(
+                f"the charge point did not answer within {timeout:g} s",
+                action=action,
+                reason="timeout",
+            ) from None
+        except ConnectionError as error:
+            raise BenchError(str(error), action=action, reason="disconnected") from None
+        except InvalidAnswer as error:
+            raise BenchError(str(error), action=action, reason="invalid_answer") from None
+        return {"action": action, **args, "answer": answer}
+
+    return {"csms": run}
+
+
+async def _unlock(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    connector = _integer(command, "connector")
+    return {"connector": connector}, await csms.unlock_connector(cp_id, connector, timeout=timeout)
+
+
+async def _remote_start(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    id_tag = command.get("id_tag")
+    if not isinstance(id_tag, str) or not 0 < len(id_tag) <= 20:
+        raise BenchError("id_tag must be a string of 1 to 20 characters")
+    connector = _integer(command, "connector") if "connector" in command else None
+    answer = await csms.remote_start(cp_id, id_tag, connector, timeout=timeout)
+    return {"id_tag": id_tag, "connector": connector}, answer
+
+
+async def _remote_stop(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    transaction_id = _integer(command, "transaction_id")
+    answer = await csms.remote_stop(cp_id, transaction_id, timeout=timeout)
+    return {"transaction_id": transaction_id}, answer
+
+
+async def _reset(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    kind = command.get("kind", "Soft")
+    if kind not in ("Soft", "Hard"):
+        raise BenchError(f"kind must be Soft or Hard, not {kind!r}")
+    return {"kind": kind}, await csms.reset(cp_id, kind, timeout=timeout)
+
+
+async def _change_availability(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    connector = _integer(command, "connector")
+    kind = command.get("kind")
+    if kind not in ("Operative", "Inoperative"):
+        raise BenchError(f"kind must be Operative or Inoperative, not {kind!r}")
+    answer = await csms.change_availability(cp_id, connector, kind, timeout=timeout)
+    return {"connector": connector, "kind": kind}, answer
+
+
+_ACTIONS: dict[str, _Action] = {
+    "unlock": _unlock,
+    "remote_start": _remote_start,
+    "remote_stop": _remote_stop,
+    "reset": _reset,
+    "change_availability": _change_availability,
+}
+
+
+def _integer(command: Command, name: str) -> int:
+    """Any integer: connector 0 or 7 is the charge point's to refuse, and the bench shows how."""
+    value = command.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BenchError(f"{name} must be an integer, not {value!r}")
+    return value

@@ -1,0 +1,215 @@
+"""`cp-pi check-wiring`: the installer's self-test at the charger, the last bring-up step.
+
+It prints the pin map it uses, reads every input, and once the person at the charger agrees,
+drives each connector's lock and contactor (:mod:`cp_pi.wiring_trial`) and prints a pass/fail
+table. Exit status: 0 when every check passed; 1 when one failed or did not run, or the GPIO
+cannot be opened; 2 when it was started wrongly (the service holds the pins, nobody to confirm
+and no ``--yes``, a rig fault without mock pins).
+
+It never drives beside the service: both hold the :class:`~cp_pi.runlock.RunLock`. On mock pins
+the bench rig stands in for the charger, and a rig fault shows each failure path without
+breaking a real charger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TextIO
+
+from gpiozero import Factory
+from gpiozero.pins.mock import MockFactory
+
+from cp_pi.config import Settings
+from cp_pi.hardware.connector import ConnectorHardware
+from cp_pi.hardware.factory import HardwareUnavailable, make_pin_factory
+from cp_pi.hardware.rig import BenchRig, RigFault
+from cp_pi.runlock import AlreadyRunning, RunLock
+from cp_pi.wiring_map import Header, input_lines, pin_map_lines
+from cp_pi.wiring_trial import Check, Trial, Verdict
+
+QUESTION = "Drive the lock and the contactor now? [y/N] "
+
+PASSED, FAILED, MISUSED = 0, 1, 2
+
+
+async def check_wiring(
+    settings: Settings,
+    *,
+    assume_yes: bool,
+    fault: RigFault | None,
+    out: TextIO,
+    ask: Callable[[str], bool] | None,
+    pin_factory: Factory | None = None,
+) -> int:
+    """Run the self-test and return the exit status.
+
+    ``ask`` puts the question to a person (None: there is nobody to ask). ``pin_factory`` is
+    for tests that watch the pins; the caller keeps it open. Otherwise the factory named in the
+    settings is opened and closed here.
+    """
+
+    def say(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    confirm = (lambda _question: True) if assume_yes else ask
+    if confirm is None:
+        say("cp-pi: no terminal to confirm driving the lock and the contactor: pass --yes")
+        return MISUSED
+    run_lock = RunLock(settings.data_dir)
+    try:
+        run_lock.acquire()
+    except AlreadyRunning as error:
+        say(f"{error}: stop the service first: sudo systemctl stop cp-pi")
+        return MISUSED
+    except OSError as error:
+        say(
+            f"cp-pi: cannot open {run_lock.path} ({error.strerror}), so cannot tell whether the"
+            " service is running: run check-wiring as root or as the cp-pi user"
+        )
+        return MISUSED
+    try:
+        if pin_factory is not None:
+            return await _check(settings, pin_factory, fault, confirm, say)
+        try:
+            factory = make_pin_factory(settings.pin_factory)
+        except HardwareUnavailable as error:
+            say(f"cp-pi: {error}")
+            return FAILED
+        try:
+            return await _check(settings, factory, fault, confirm, say)
+        finally:
+            factory.close()
+    finally:
+        run_lock.release()
+
+
+async def _check(
+    settings: Settings,
+    factory: Factory,
+    fault: RigFault | None,
+    confirm: Callable[[str], bool],
+    say: Callable[[str], None],
+) -> int:
+    rig_fault = fault if fault is not RigFault.NONE else None
+    on_mock_pins = isinstance(factory, MockFactory)
+    if rig_fault is not None and not on_mock_pins:
+        say("cp-pi: --fault breaks the simulated rig: it needs mock pins (--mock)")
+        return MISUSED
+    loop = asyncio.get_running_loop()
+    # The rig must claim its pins before the connectors do.
+    rig = BenchRig(factory, settings.connectors, settings.rig, loop=loop) if on_mock_pins else None
+    hardware: list[ConnectorHardware] = []
+    try:
+        if rig is not None:
+            say("mock pins: the bench rig stands in for the charger")
+            if rig_fault is not None:
+                say(f"rig fault on every connector: {rig_fault}")
+                for number in range(1, len(settings.connectors) + 1):
+                    rig.set_fault(number, rig_fault)
+        for number, config in enumerate(settings.connectors, start=1):
+            hardware.append(ConnectorHardware(number, config, pin_factory=factory, loop=loop))
+        return await _test(settings, hardware, Header(factory.board_info), confirm, say)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        for connector in hardware:
+            connector.outputs_off()
+        say("\ninterrupted: every output is off; a lock may still be engaged")
+        raise
+    finally:
+        for connector in hardware:
+            connector.close()
+        if rig is not None:
+            rig.close()
+
+
+async def _test(
+    settings: Settings,
+    hardware: list[ConnectorHardware],
+    where: Header,
+    confirm: Callable[[str], bool],
+    say: Callable[[str], None],
+) -> int:
+    checks: list[Check] = []
+    connectors = list(zip(hardware, settings.connectors, strict=True))
+    for connector, config in connectors:
+        say(f"\nconnector {connector.connector_id} pin map:")
+        for line in pin_map_lines(config, where):
+            say(line)
+    for connector, config in connectors:
+        say(f"\nconnector {connector.connector_id} inputs now:")
+        snapshot = connector.snapshot()
+        if snapshot.read_error:
+            say("  unreadable: see the error above")
+            checks.append(Check(connector.connector_id, "inputs readable", Verdict.FAIL))
+        else:
+            for line in input_lines(config, snapshot, where):
+                say(line)
+    say("\nNo vehicle may be connected: closing the contactor makes the socket live.")
+    if confirm(QUESTION):
+        for connector, config in connectors:
+            trial = Trial(connector, config, where, say)
+            await trial.run()
+            checks += trial.checks
+    else:
+        checks += [
+            Check(c.connector_id, "lock and contactor", Verdict.NOT_RUN, "not confirmed")
+            for c in hardware
+        ]
+    return _report(checks, say)
+
+
+def _report(checks: list[Check], say: Callable[[str], None]) -> int:
+    width = max([len("check"), *(len(check.name) for check in checks)])
+    say(f"\nresults:\n  {'connector':<9}  {'check':<{width}}  result")
+    for check in checks:
+        say(f"  {check.connector_id:<9}  {check.name:<{width}}  {check.verdict}")
+        if check.advice:
+            say(f"  {'':<9}  -> {check.advice}")
+    failed = sum(check.verdict is Verdict.FAIL for check in checks)
+    not_run = sum(check.verdict is Verdict.NOT_RUN for check in checks)
+    if failed or not_run:
+        say(
+            f"\n{failed} failed, {not_run} not run, of {len(checks)} checks: the charge point"
+            " must not go into service; fix what is listed and run cp-pi check-wiring again"
+        )
+        return FAILED
+    say(f"\nall {len(checks)} checks passed")
+    return PASSED
+
+
+def run_check_wiring(settings: Settings, *, assume_yes: bool, fault: RigFault | None) -> int:
+    """The command line's entry: asks on the terminal when there is one; Ctrl+C gives 130."""
+    ask = _ask_terminal if sys.stdin.isatty() else None
+    check = check_wiring(settings, assume_yes=assume_yes, fault=fault, out=sys.stdout, ask=ask)
+    try:
+        return asyncio.run(_cancelled_by_sigterm(check))
+    except KeyboardInterrupt:
+        return 130
+    except asyncio.CancelledError:
+        return 128 + signal.SIGTERM
+
+
+async def _cancelled_by_sigterm(check: Coroutine[Any, Any, int]) -> int:
+    """SIGTERM ends the check the way Ctrl+C does, so its clean-up switches every output off."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is not None:
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await check
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _ask_terminal(question: str) -> bool:
+    # asyncio.run turns the first Ctrl+C into a cancellation of its task, which a blocking
+    # input() never notices; while the question waits, Ctrl+C must interrupt the prompt itself.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+    finally:
+        signal.signal(signal.SIGINT, previous)

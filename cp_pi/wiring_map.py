@@ -1,0 +1,123 @@
+"""The pin map as an electrician reads it: what each wire does and where it lands on the header.
+
+cp-pi speaks BCM numbers; the harness is built against physical header positions. The position
+comes from gpiozero's own board data for the board in hand, not from a table of our own, so a
+board with another layout is described as it really is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cp_pi.config import ActiveLevel, ConnectorConfig, LockKind
+from cp_pi.core.reading import LockPosition, PinSnapshot
+
+
+class Header:
+    """Names a BCM pin the way the harness is checked: ``GPIO27 / pin 13``."""
+
+    def __init__(self, board_info: Any) -> None:
+        self._board = board_info
+
+    def __call__(self, gpio: int) -> str:
+        for _header, pin in self._board.find_pin(f"GPIO{gpio}"):
+            return f"GPIO{gpio} / pin {pin.number}"
+        return f"GPIO{gpio} / not on the header"
+
+
+@dataclass(frozen=True)
+class Wire:
+    function: str
+    gpio: int
+    direction: str
+    #: What the active level means, e.g. "low = engaged".
+    active: str
+
+
+def _wire(function: str, gpio: int | None, direction: str, active: str) -> list[Wire]:
+    return [] if gpio is None else [Wire(function, gpio, direction, active)]
+
+
+def wires(config: ConnectorConfig) -> list[Wire]:
+    """Every pin the connector uses, inputs and outputs, in the order of the wiring table."""
+    lock = config.lock
+    if lock.kind is LockKind.MOTOR:
+        drives = ("lock motor IN1 (engage)", "lock motor IN2 (release)")
+    elif lock.unlock_pin is None:
+        drives = ("lock coil (push-push)", "")
+    else:
+        drives = ("lock coil", "unlock coil")
+    contactor = config.contactor
+    return [
+        *_wire(
+            "proximity (plug present)",
+            config.proximity_pin,
+            "input",
+            f"{config.proximity_active} = plug present",
+        ),
+        *_wire(drives[0], lock.lock_pin, "output", "high = drive"),
+        *_wire(drives[1], lock.unlock_pin, "output", "high = drive"),
+        *_wire("lock feedback", lock.feedback_pin, "input", f"{lock.feedback_active} = engaged"),
+        *_wire("contactor", contactor.pin, "output", "high = closed"),
+        *_wire(
+            "contactor aux contact",
+            contactor.feedback_pin,
+            "input",
+            f"{contactor.feedback_active} = closed",
+        ),
+    ]
+
+
+def pin_map_lines(config: ConnectorConfig, where: Header) -> list[str]:
+    return [
+        f"  {wire.function:<26}  {where(wire.gpio):<16}  {wire.direction:<6}  {wire.active}"
+        for wire in wires(config)
+    ]
+
+
+def _level(active: ActiveLevel, is_active: bool) -> str:
+    return "high" if (active is ActiveLevel.HIGH) == is_active else "low"
+
+
+def input_lines(config: ConnectorConfig, snapshot: PinSnapshot, where: Header) -> list[str]:
+    """Each input as its meaning and its level, so a multimeter can confirm either."""
+
+    def line(name: str, meaning: str, gpio: int, active: ActiveLevel, is_active: bool) -> str:
+        return f"  {name:<14}  {meaning:<12}  {where(gpio)} reads {_level(active, is_active)}"
+
+    cable = snapshot.cable_present
+    lines = [
+        line(
+            "cable",
+            "plug present" if cable else "no plug",
+            config.proximity_pin,
+            config.proximity_active,
+            cable,
+        )
+    ]
+    lock = config.lock
+    if snapshot.lock_feedback is not None and lock.feedback_pin is not None:
+        engaged = snapshot.lock_feedback is LockPosition.ENGAGED
+        lines.append(
+            line(
+                "lock feedback",
+                snapshot.lock_feedback.value,
+                lock.feedback_pin,
+                lock.feedback_active,
+                engaged,
+            )
+        )
+    aux = snapshot.contactor_feedback_closed
+    contactor = config.contactor
+    if aux is not None and contactor.feedback_pin is not None:
+        lines.append(
+            line(
+                "contactor aux",
+                "closed" if aux else "open",
+                contactor.feedback_pin,
+                contactor.feedback_active,
+                aux,
+            )
+        )
+    return lines

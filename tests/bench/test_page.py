@@ -1,0 +1,236 @@
+"""The bench page in a real headless Chromium, driven the way a tester at a desk would drive it.
+
+Needs Debian's ``chromium`` and the ``playwright`` package; without them these tests fail (they
+never skip) and say what to install. Playwright's own browser download is never used.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cp_pi.app import Station
+from cp_pi.csms.server import CentralSystem
+from tests.conftest import CP_ID
+
+from .conftest import BenchStationFactory
+from .helpers import bench_url
+
+try:
+    from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+except ImportError:  # pragma: no cover - the fixture below turns this into a failure
+    async_playwright = None
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's Chromium and Playwright's Python package, or a failure that says what to install."""
+    if async_playwright is None:
+        pytest.fail(
+            "the page tests need Playwright: pip install playwright (never its own browsers)"
+        )
+    if not CHROMIUM.exists():
+        pytest.fail(f"the page tests need Chromium at {CHROMIUM}: apt-get install chromium")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, station: Station) -> AsyncIterator[Page]:
+    context = await browser.new_context(
+        viewport={"width": 1280, "height": 900},
+        permissions=["clipboard-read", "clipboard-write"],
+    )
+    opened = await context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    await opened.goto(bench_url(station) + "/")
+    yield opened
+    await context.close()
+    assert errors == [], "the page's script failed"
+
+
+class ConnectorPanel:
+    """One connector's panel, found the way a screen reader finds it: by its heading."""
+
+    def __init__(self, page: Page, connector_id: int = 1) -> None:
+        self.panel = page.get_by_role("region", name=f"Connector {connector_id}")
+        self.status = self.fact("status")
+        self.picture = self.panel.get_by_role("img")
+
+    def button(self, name: str) -> Locator:
+        return self.panel.get_by_role("button", name=name, exact=True)
+
+    def fact(self, name: str) -> Locator:
+        return self.panel.locator(f'[data-field="{name}"]')
+
+    def answer(self, action: str) -> Locator:
+        return self.panel.locator(f'[data-answer="{action}"]')
+
+
+async def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / name, full_page=True)
+
+
+async def test_the_unlock_story_on_the_page(page: Page) -> None:
+    c1 = ConnectorPanel(page)
+    await expect(c1.status).to_have_text("Available")
+    await expect(page.locator("#link")).to_have_text("connected")
+
+    await c1.button("Plug in cable").click()
+    await expect(c1.status).to_have_text("Preparing")
+    await expect(c1.picture).to_have_attribute("aria-label", re.compile("cable plugged in"))
+
+    await c1.button("Remote start").click()
+    await expect(c1.answer("remote_start")).to_have_text("Accepted")
+    await expect(c1.status).to_have_text("Charging")
+    await expect(c1.fact("transaction")).to_have_text("#1 (TAG1)")
+    await expect(c1.fact("lock")).to_have_text("engaged")
+    await expect(c1.fact("contactor")).to_have_text("closed")
+
+    await c1.button("Unlock connector").click()
+    await expect(c1.answer("unlock")).to_have_text("Unlocked")
+    await expect(c1.status).to_have_text("Finishing")
+    await expect(c1.fact("transaction")).to_have_text("none")
+    await expect(c1.fact("lock")).to_have_text("open")
+    await expect(c1.picture).to_have_attribute("aria-label", re.compile("lock open"))
+    stop = page.locator(".entry", has_text="StopTransaction").filter(has_text="UnlockCommand")
+    await expect(stop).to_have_count(1)
+
+    await c1.button("Remote start").click()
+    await expect(c1.status).to_have_text("Charging")
+    await expect(c1.fact("lock")).to_have_text("engaged")
+    await c1.button("Lock stuck").click()
+    await expect(c1.button("Lock stuck")).to_have_attribute("aria-pressed", "true")
+    await expect(c1.fact("fault")).to_have_text("lock stuck")
+
+    await c1.button("Unlock connector").click()
+    await expect(c1.answer("unlock")).to_have_text("UnlockFailed")
+    await expect(c1.status).to_have_text("Faulted")
+    await expect(c1.fact("error_code")).to_have_text("ConnectorLockFailure")
+    await expect(c1.fact("lock")).to_have_text("engaged")
+    await expect(page.locator("#queued")).to_have_text("0")  # StopTransaction was delivered
+    await screenshot(page, "bench.png")
+
+
+async def test_a_welded_contactor_is_shown_closed_after_it_was_told_to_open(page: Page) -> None:
+    c1 = ConnectorPanel(page)
+    await c1.button("Plug in cable").click()
+    await c1.button("Remote start").click()
+    await expect(c1.status).to_have_text("Charging")
+    await c1.button("Contactor welded").click()
+    await c1.button("Remote stop").click()
+    await expect(c1.answer("remote_stop")).to_have_text("Accepted")
+    await expect(c1.status).to_have_text("Faulted")
+    await expect(c1.fact("error_code")).to_have_text("PowerSwitchFailure")
+    await expect(c1.fact("contactor")).to_have_text("commanded open, still closed")
+    await expect(c1.picture).to_have_attribute("aria-label", re.compile("contactor closed"))
+
+
+async def test_the_log_highlights_callerrors_filters_and_copies(
+    page: Page, central: CentralSystem
+) -> None:
+    log = page.get_by_role("log")
+    await expect(log.locator(".entry", has_text="BootNotification").first).to_be_visible()
+    frame = [2, "typo-1", "UnlockConnector", {"connectorId": "1"}]
+    await central.send_raw(CP_ID, json.dumps(frame), unique_id="typo-1")
+
+    error = log.locator(".entry.callerror")
+    await expect(error).to_have_count(1)
+    await expect(error).to_contain_text("CP → CSMS")
+    await expect(error).to_contain_text("UnlockConnector")
+    await expect(error).to_contain_text("TypeConstraintViolation")
+
+    await page.get_by_label("Filter").fill("typeconstraint")
+    await expect(log.locator(".entry:visible")).to_have_count(1)
+    await expect(page.locator("#log-count")).to_have_text(re.compile(r"^1 of \d+ frames match$"))
+
+    await page.get_by_role("button", name="Copy log").click()
+    await expect(page.locator("#log-copied")).to_have_text("copied 1 frame")
+    copied = await page.evaluate("navigator.clipboard.readText()")
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d\.\d{3}  CP → CSMS  CALLERROR  UnlockConnector  "
+        r"TypeConstraintViolation: .+\n",
+        copied,
+    ), copied
+
+    await page.get_by_label("Filter").fill("")
+    await expect(log.locator(".entry:visible", has_text="BootNotification")).to_have_count(2)
+
+
+async def test_a_dropped_bench_connection_is_said_and_mended(page: Page, station: Station) -> None:
+    assert station.bench is not None
+    c1 = ConnectorPanel(page)
+    await expect(c1.status).to_have_text("Available")
+    banner = page.get_by_role("alert")
+
+    await station.bench.stop()
+    await expect(banner).to_contain_text("Lost the connection to the bench")
+    await expect(c1.button("Plug in cable")).to_be_disabled()
+
+    await station.bench.start()
+    await expect(banner).to_be_hidden(timeout=10_000)
+    await c1.button("Plug in cable").click()
+    await expect(c1.status).to_have_text("Preparing")
+
+
+async def test_it_works_from_the_keyboard_on_a_phone(page: Page) -> None:
+    await page.set_viewport_size({"width": 390, "height": 844})
+    c1 = ConnectorPanel(page)
+    await expect(c1.status).to_have_text("Available")
+    width: Any = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "the page scrolls sideways on a phone"
+
+    await c1.button("Plug in cable").focus()
+    await page.keyboard.press("Enter")
+    await expect(c1.status).to_have_text("Preparing")
+    await page.get_by_label("Id tag").fill("PHONE-1")
+    await page.keyboard.press("Tab")
+    await expect(page.locator(":focus")).to_have_text("Unplug cable")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Space")
+    await expect(c1.status).to_have_text("Charging")
+    await expect(c1.fact("transaction")).to_have_text(re.compile(r"PHONE-1"))
+    await screenshot(page, "bench-phone.png")
+
+
+async def test_without_the_embedded_csms_its_buttons_are_off_and_explained(
+    browser: Browser, make_bench_station: BenchStationFactory, csms: CentralSystem
+) -> None:
+    async with make_bench_station(csms.url) as station:
+        opened = await browser.new_page()
+        await opened.goto(bench_url(station) + "/")
+        c1 = ConnectorPanel(opened)
+        await expect(c1.status).to_have_text("Available")
+        await expect(
+            opened.get_by_text("These commands need the embedded central system")
+        ).to_be_visible()
+        await expect(c1.button("Unlock connector")).to_be_disabled()
+        await expect(c1.button("Plug in cable")).to_be_enabled()
+        await opened.close()

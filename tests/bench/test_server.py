@@ -1,0 +1,256 @@
+"""The bench control protocol, spoken over a real websocket to a booted station on mock pins."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidStatus
+
+from cp_pi.app import Station
+from cp_pi.config import ConnectorConfig, LockConfig
+from cp_pi.csms.server import CentralSystem
+from tests.conftest import CP_ID
+
+from .conftest import BenchStationFactory
+from .helpers import BenchClient, bench_client, bench_url, connector, is_call
+
+
+async def http_get(url: str) -> tuple[int, Headers, str]:
+    def get() -> tuple[int, Headers, str]:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, Headers(response.headers), response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, Headers(error.headers), error.read().decode()
+
+    return await asyncio.to_thread(get)
+
+
+async def plugged_in(client: BenchClient) -> None:
+    assert await client.command(op="plug", connector=1) == {"type": "ack", "op": "plug"}
+    await client.connector_reaches(cable=True, status="Preparing")
+
+
+# -- state -----------------------------------------------------------------------------------
+
+
+async def test_the_state_arrives_first_on_connect(url: str) -> None:
+    async with bench_client(url) as client:
+        state = await client.first(lambda m: True)
+    assert state["type"] == "state"
+    assert state["charge_point_id"] == CP_ID
+    assert state["link"] == "connected"
+    assert state["csms_commands"] is True
+    assert connector(state) | {"meter_wh": 0} == {
+        "id": 1,
+        "cable": False,
+        "has_lock": True,
+        "locked": False,
+        "latch_engaged": False,
+        "contactor_closed": False,
+        "status": "Available",
+        "error_code": "NoError",
+        "transaction_id": None,
+        "id_tag": None,
+        "meter_wh": 0,
+        "connector_status": "GOOD_CONNECTION",
+        "lock_drives": 0,
+        "operative": True,
+        "fault": "none",
+    }
+
+
+async def test_the_state_op_answers_the_state(client: BenchClient) -> None:
+    start = client.mark()
+    await client.connection.send(json.dumps({"op": "state"}))
+    reply = await client.first(lambda m: True, after=start)
+    assert reply["type"] == "state"
+    assert connector(reply)["status"] == "Available"
+
+
+async def test_api_state_equals_the_websocket_state(url: str, client: BenchClient) -> None:
+    await plugged_in(client)
+    status, headers, body = await http_get(f"{url}/api/state")
+    start = client.mark()
+    await client.connection.send(json.dumps({"op": "state"}))
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/json")
+    assert json.loads(body) == await client.first(lambda m: m["type"] == "state", after=start)
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+async def test_plug_and_unplug_are_acked_and_shown(client: BenchClient) -> None:
+    await plugged_in(client)
+    assert await client.command(op="unplug", connector=1) == {"type": "ack", "op": "unplug"}
+    await client.connector_reaches(cable=False, status="Available")
+
+
+async def test_a_swiped_tag_starts_charging_and_stops_it_again(client: BenchClient) -> None:
+    await plugged_in(client)
+    ack = await client.command(op="swipe", connector=1, id_tag="TAG1")
+    assert ack == {"type": "ack", "op": "swipe"}
+    state = await client.connector_reaches(status="Charging", transaction_id=1)
+    assert connector(state)["id_tag"] == "TAG1"
+    assert connector(state)["locked"]
+    assert connector(state)["contactor_closed"]
+    await client.command(op="swipe", connector=1, id_tag="TAG1")
+    await client.connector_reaches(status="Finishing", transaction_id=None, locked=False)
+
+
+async def test_an_injected_fault_shows_and_clears(client: BenchClient) -> None:
+    ack = await client.command(op="fault", connector=1, fault="feedback_broken")
+    assert ack == {"type": "ack", "op": "fault"}
+    await client.connector_reaches(fault="feedback_broken")
+    await client.command(op="fault", connector=1, fault="none")
+    await client.connector_reaches(fault="none")
+
+
+async def test_a_ref_comes_back_with_the_answer(client: BenchClient) -> None:
+    ack = await client.command(op="plug", connector=1, ref="plug-7")
+    error = await client.command(op="plug", connector=9, ref={"n": 8})
+    assert ack == {"type": "ack", "op": "plug", "ref": "plug-7"}
+    assert error["ref"] == {"n": 8}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("{not json", "not valid JSON", id="bad-json"),
+        pytest.param("[1, 2]", "a command is a JSON object", id="not-an-object"),
+        pytest.param('{"op": "dance"}', "unknown op 'dance'", id="unknown-op"),
+        pytest.param('{"op": "plug", "connector": 2}', "no connector 2", id="unknown-connector"),
+        pytest.param('{"op": "plug", "connector": "1"}', "no connector '1'", id="string-connector"),
+        pytest.param('{"op": "unplug", "connector": true}', "no connector True", id="bool"),
+        pytest.param('{"op": "plug"}', "no connector None", id="no-connector"),
+        pytest.param(
+            '{"op": "fault", "connector": 1, "fault": "fire"}', "unknown fault 'fire'", id="fault"
+        ),
+        pytest.param(
+            '{"op": "swipe", "connector": 1, "id_tag": ""}', "id_tag must be", id="empty-tag"
+        ),
+        pytest.param(
+            '{"op": "swipe", "connector": 1, "id_tag": "' + "X" * 21 + '"}',
+            "id_tag must be",
+            id="long-tag",
+        ),
+    ],
+)
+async def test_a_bad_command_gets_an_error_and_the_connection_stays_open(
+    client: BenchClient, text: str, message: str
+) -> None:
+    reply = await client.send_text(text)
+    assert reply["type"] == "error"
+    assert message in reply["message"]
+    assert await client.command(op="plug", connector=1) == {"type": "ack", "op": "plug"}
+
+
+async def test_a_bad_command_changes_nothing(client: BenchClient) -> None:
+    await client.command(op="fault", connector=1, fault="fire")
+    await client.command(op="swipe", connector=1, id_tag="")
+    start = client.mark()
+    await client.connection.send(json.dumps({"op": "state"}))
+    state = await client.first(lambda m: m["type"] == "state", after=start)
+    assert connector(state)["fault"] == "none"
+    assert connector(state)["id_tag"] is None
+
+
+async def test_a_slow_csms_command_does_not_hold_up_the_others(
+    make_bench_station: BenchStationFactory,
+) -> None:
+    # A stuck lock retried at these timings takes about half a second to give up.
+    slow_lock = LockConfig(drive_time=0.25, pause=0.1, settle_time=0.02, retries=1)
+    async with (
+        make_bench_station(connectors=[ConnectorConfig(lock=slow_lock)]) as station,
+        bench_client(bench_url(station)) as client,
+    ):
+        await plugged_in(client)
+        await client.command(op="swipe", connector=1, id_tag="TAG1")
+        await client.connector_reaches(status="Charging", locked=True)
+        await client.command(op="fault", connector=1, fault="lock_stuck")
+        start = client.mark()
+        await client.connection.send(json.dumps({"op": "csms", "action": "unlock", "connector": 1}))
+        await client.connection.send(json.dumps({"op": "unplug", "connector": 1}))
+        unplugged = await client.first(lambda m: m.get("op") == "unplug", after=start)
+        unlocked = await client.first(lambda m: m.get("op") == "csms", after=start, timeout=10)
+        assert unlocked["answer"] == {"status": "UnlockFailed"}
+        assert client.messages.index(unplugged) < client.messages.index(unlocked)
+
+
+# -- OCPP frames -----------------------------------------------------------------------------
+
+
+async def test_a_late_client_sees_the_frames_so_far(client: BenchClient) -> None:
+    boot = await client.frame(is_call("BootNotification"))
+    assert boot["dir"] == "tx"
+    assert isinstance(boot["time"], float)
+
+
+async def test_every_frame_arrives_with_its_direction(client: BenchClient) -> None:
+    start = client.mark()
+    await plugged_in(client)
+    preparing = await client.frame(is_call("StatusNotification", status="Preparing"), after=start)
+    answer = await client.frame(lambda f: f[:2] == [3, preparing["frame"][1]], after=start)
+    assert (preparing["dir"], answer["dir"]) == ("tx", "rx")
+    assert answer["frame"][2] == {}
+
+
+async def test_a_callerror_the_charge_point_sends_is_shown(
+    central: CentralSystem, client: BenchClient
+) -> None:
+    start = client.mark()
+    frame = [2, "bad-1", "UnlockConnector", {"connectorId": "1"}]
+    await central.send_raw(CP_ID, json.dumps(frame), unique_id="bad-1")
+    error = await client.frame(lambda f: f[0] == 4, after=start)
+    assert error["dir"] == "tx"
+    assert error["frame"][1:3] == ["bad-1", "TypeConstraintViolation"]
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+
+
+async def test_the_page_and_its_files_are_served(url: str) -> None:
+    status, headers, page = await http_get(f"{url}/")
+    assert status == 200
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    for name, kind in [("bench.js", "text/javascript"), ("bench.css", "text/css")]:
+        assert f'"{name}"' in page
+        status, headers, _ = await http_get(f"{url}/{name}")
+        assert (status, headers["Content-Type"]) == (200, f"{kind}; charset=utf-8")
+
+
+@pytest.mark.parametrize(
+    "path", ["/nothing", "/static/bench.js", "/..%2Fserver.py", "/../server.py", "/index"]
+)
+async def test_anything_else_is_not_found(url: str, path: str) -> None:
+    status, _, body = await http_get(url + path)
+    assert (status, body) == (404, "not found\n")
+
+
+async def test_a_websocket_from_a_foreign_page_is_refused(url: str) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with bench_client(url, origin="http://elsewhere.example"):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_a_websocket_from_the_page_itself_is_let_in(url: str) -> None:
+    async with bench_client(url, origin=url) as client:
+        assert (await client.first(lambda m: True))["type"] == "state"
+
+
+async def test_the_state_follows_the_link(station: Station, client: BenchClient) -> None:
+    assert station.csms is not None
+    await station.csms.stop()
+    state = await client.state_where(lambda s: not s["csms_connected"])
+    assert state["link"] != "connected"
+    start = client.mark()
+    await station.csms.start()
+    await client.state_where(lambda s: s["link"] == "connected", after=start)

@@ -1,0 +1,153 @@
+"""systemd/install.sh run for real with bash into a scratch root (DESTDIR), without a network.
+
+The package it installs is a wheel of this very tree, built offline with the test environment's
+own setuptools; pip's PIP_NO_INDEX and PIP_NO_DEPS keep it from looking anything up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cp_pi.config import load_settings
+
+PROJECT = Path(__file__).resolve().parent.parent
+SCRIPT = PROJECT / "systemd" / "install.sh"
+VENV_PYTHON = Path(sys.executable)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel of this tree; the build runs on a copy, as it leaves build files behind."""
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(PROJECT / name, source / name)
+    shutil.copytree(
+        PROJECT / "cp_pi", source / "cp_pi", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    wheels = tmp_path_factory.mktemp("wheels")
+    subprocess.run(
+        [
+            sys.executable,
+            *("-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index"),
+            *("--no-build-isolation", "--wheel-dir", str(wheels), str(source)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    [built] = wheels.glob("cp_pi-*.whl")
+    return built
+
+
+def install(root: Path, wheel: Path) -> str:
+    """Run the script into ``root`` and return what it printed."""
+    environ = {
+        **os.environ,
+        "DESTDIR": str(root),
+        "PIP_NO_INDEX": "1",
+        "PIP_NO_DEPS": "1",
+        "PIP_CACHE_DIR": str(root.parent / "pip-cache"),
+        # The virtualenv is made from the python3 found first, as on a Pi: this suite's own.
+        "PATH": f"{VENV_PYTHON.parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "--source", str(wheel)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def tree(root: Path) -> dict[str, tuple[int, int, str]]:
+    """Every entry under ``root``: mode, modification time and content (or link target)."""
+    entries = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        if path.is_symlink():
+            content = f"-> {os.readlink(path)}"
+        elif path.is_file():
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            content = "directory"
+        entries[str(path.relative_to(root))] = (info.st_mode, info.st_mtime_ns, content)
+    return entries
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    scratch = tmp_path / "root"
+    scratch.mkdir()
+    return scratch
+
+
+def test_it_installs_the_service_into_a_scratch_root(root: Path, wheel: Path) -> None:
+    install(root, wheel)
+
+    unit = root / "etc/systemd/system/cp-pi.service"
+    assert unit.read_text() == (PROJECT / "systemd/cp-pi.service").read_text()
+    assert mode(unit) == 0o644
+    config = root / "etc/cp-pi/cp-pi.toml"
+    assert mode(config) == 0o640
+    command = root / "opt/cp-pi/venv/bin/cp-pi"
+    version = subprocess.run([command, "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("cp-pi ")
+
+
+def test_the_new_configuration_names_the_services_data_dir_and_pin_factory(
+    root: Path, wheel: Path
+) -> None:
+    install(root, wheel)
+
+    settings = load_settings(root / "etc/cp-pi/cp-pi.toml", environ={})
+    assert settings.data_dir == Path("/var/lib/cp-pi")
+    assert settings.pin_factory == "lgpio"
+    assert settings == load_settings(PROJECT / "cp-pi.example.toml", environ={}).model_copy(
+        update={"data_dir": Path("/var/lib/cp-pi"), "pin_factory": "lgpio"}
+    )
+
+
+def test_a_second_run_changes_nothing(root: Path, wheel: Path) -> None:
+    install(root, wheel)
+    first = tree(root)
+
+    output = install(root, wheel)
+
+    assert tree(root) == first
+    assert "creating" not in output
+    assert "installing" not in output
+
+
+def test_an_existing_configuration_is_kept_but_made_private(root: Path, wheel: Path) -> None:
+    config = root / "etc/cp-pi/cp-pi.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('charge_point_id = "site-7"\n')
+    config.chmod(0o644)
+
+    install(root, wheel)
+
+    assert config.read_text() == 'charge_point_id = "site-7"\n'
+    assert mode(config) == 0o640
+
+
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None, reason="shellcheck not installed (Debian: shellcheck)"
+)
+def test_shellcheck_finds_nothing() -> None:
+    result = subprocess.run(
+        ["shellcheck", str(SCRIPT)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout
