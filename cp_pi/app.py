@@ -98,6 +98,9 @@ def build_station(settings: Settings) -> Station:
         store=store,
         connectors=connectors,
         boot_info=boot_info(settings),
+        authorization_key=(
+            key.get_secret_value() if (key := settings.security.authorization_key) else None
+        ),
     )
     holder.append(charge_point)
     charge_point.recover()
@@ -154,6 +157,7 @@ async def running_station(
             on_frame=station.bench.on_frame if station.bench else None,
             on_state=link_state,
             response_timeout=response_timeout,
+            security=settings.security,
         )
         station._tasks.append(asyncio.create_task(station.link.run(), name="link"))
         yield station

@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -246,6 +247,50 @@ class RigConfig(Strict):
     contactor_delay: float = Field(default=0.02, ge=0)
 
 
+def valid_authorization_key(key: str) -> bool:
+    """OCPP's AuthorizationKey: 16 to 40 printable ASCII characters (a Basic auth password)."""
+    return 16 <= len(key) <= 40 and key.isascii() and key.isprintable()
+
+
+class SecurityConfig(Strict):
+    """The link to the central system (OCPP 1.6 Security Whitepaper, profiles 1 to 3)."""
+
+    #: OCPP AuthorizationKey: the HTTP Basic password (the user is the charge point id).
+    #: The central system may replace it with ChangeConfiguration; its value wins from then on.
+    authorization_key: SecretStr | None = None
+    #: CA bundle that signs the central system's certificate (wss://); None: the system's CAs.
+    ca_file: Path | None = None
+    #: Client certificate and its key (profile 3), both or neither.
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+
+    @field_validator("authorization_key")
+    @classmethod
+    def _key_length(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and not valid_authorization_key(key.get_secret_value()):
+            raise PydanticCustomError(
+                "authorization_key", "must be 16 to 40 printable characters (value not shown)"
+            )
+        return key
+
+    @model_validator(mode="after")
+    def _files(self) -> SecurityConfig:
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            raise PydanticCustomError(
+                "client_certificate",
+                "client_cert_file and client_key_file go together: give both or neither",
+            )
+        for name in ("ca_file", "client_cert_file", "client_key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise PydanticCustomError(
+                    "missing_file",
+                    "{name}: no such file: {path}",
+                    {"name": name, "path": str(path)},
+                )
+        return self
+
+
 def _default_data_dir() -> Path:
     return Path.home() / ".local" / "state" / "cp-pi"
 
@@ -295,6 +340,7 @@ class Settings(BaseSettings):
     )
     bench: BenchConfig = Field(default_factory=BenchConfig)
     rig: RigConfig = Field(default_factory=RigConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
 
     @field_validator("csms_url")
     @classmethod

@@ -174,6 +174,10 @@ class Store:
         """
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / FILE_NAME
+        # Owner only: the store holds the AuthorizationKey. SQLite gives its -wal and -shm
+        # files the main file's permissions.
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
         try:
             # isolation_level=None: no implicit transactions; atomic() issues BEGIN/COMMIT.
             connection = sqlite3.connect(path, isolation_level=None)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import signal
 import tempfile
@@ -21,25 +20,9 @@ from cp_pi.config import Settings
 log = logging.getLogger("cp_pi.bench")
 
 
-def reachable_from_network(host: str) -> bool:
-    """True unless the host is a loopback address: a name may resolve to anything."""
-    if host == "localhost":
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return True
-
-
 async def run_bench(settings: Settings) -> int:
     """Serve the bench until SIGTERM or Ctrl+C; 1 when it cannot start (a port in use)."""
     host = settings.bench.host
-    if reachable_from_network(host):
-        log.warning(
-            "the bench listens on %s: anyone who can reach it can drive this charge point"
-            " and its central system; use 127.0.0.1 unless the network is yours",
-            host,
-        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
+import ipaddress
 import json
 import logging
 import time
@@ -103,6 +104,12 @@ class BenchServer:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
+        if reachable_from_network(self.host):
+            log.warning(
+                "the bench listens on %s: anyone who can reach it can drive this charge point"
+                " and its central system; use 127.0.0.1 unless the network is yours",
+                self.host,
+            )
         self._server = await serve(
             self._handle, self.host, self.port, process_request=self._http, max_size=64 * 1024
         )
@@ -258,6 +265,16 @@ class BenchServer:
         ):
             raise BenchError(f"no connector {connector_id!r}")
         return connector_id
+
+
+def reachable_from_network(host: str) -> bool:
+    """True unless the host is a loopback address: a name may resolve to anything."""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 def _fault(value: object) -> RigFault:

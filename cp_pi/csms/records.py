@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cp_pi.ocpp16.errors import CALL, CALLERROR, CALLRESULT
+from cp_pi.ocpp16.wire import redact
 
 log = logging.getLogger("cp_pi.csms")
 
@@ -40,7 +41,7 @@ class FrameRecord:
         """One line for the log: who, which way, what kind of message."""
         arrow = "->" if self.direction == "rx" else "<-"
         head = f"{self.charge_point_id} {arrow} csms"
-        frame = self.frame
+        frame = redact(self.frame)
         kind = frame[0] if frame else None
         if kind == CALL and len(frame) >= 4:
             return f"{head} CALL {frame[2]} {frame[1]} {_compact(frame[3])}"

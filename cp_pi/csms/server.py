@@ -8,14 +8,18 @@ keeps every frame, and lets a caller await what the charge point sends instead o
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from http import HTTPStatus
+from ssl import SSLContext
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from ocpp.v16 import call
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import InvalidHeader
+from websockets.headers import parse_authorization_basic
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -54,8 +58,15 @@ class CentralSystem:
         authorized_tags: Collection[str] | None = None,
         heartbeat_interval: int = 300,
         boot_status: BootStatus = "Accepted",
+        *,
+        ssl: SSLContext | None = None,
+        passwords: Mapping[str, str] | None = None,
     ) -> None:
         self.host = host
+        self.ssl = ssl
+        """Serve wss:// with this context (security profile 2), ws:// when None."""
+        self.passwords = passwords
+        """Charge point id -> AuthorizationKey for HTTP Basic auth; None lets anyone in."""
         self.port = port
         self.authorized_tags = authorized_tags
         """None accepts every tag; otherwise tags outside the collection are Invalid."""
@@ -98,7 +109,8 @@ class CentralSystem:
             self.host,
             self.port,
             subprotocols=[SUBPROTOCOL],
-            process_request=_charge_point_path,
+            process_request=self._admit,
+            ssl=self.ssl,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("central system listening on %s/{chargePointId}", self.url)
@@ -119,7 +131,23 @@ class CentralSystem:
         if self._server is None:
             raise RuntimeError("the central system is not started")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}"
+        return f"{'wss' if self.ssl else 'ws'}://{host}:{self.port}"
+
+    def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        """A charge point id in the path and, when passwords are set, its Basic credentials."""
+        cp_id = _charge_point_id(request)
+        if not cp_id:
+            return connection.respond(
+                HTTPStatus.NOT_FOUND, "expected ws://host:port/{chargePointId}\n"
+            )
+        if self.passwords is not None and not _credentials_match(
+            request, cp_id, self.passwords.get(cp_id)
+        ):
+            log.warning("%s: refused: wrong or missing credentials", cp_id)
+            response = connection.respond(HTTPStatus.UNAUTHORIZED, "credentials required\n")
+            response.headers["WWW-Authenticate"] = 'Basic realm="cp-pi csms"'
+            return response
+        return None
 
     # -- the record -----------------------------------------------------------------------------
 
@@ -297,10 +325,14 @@ def _charge_point_id(request: Request | None) -> str:
     return unquote(path.rstrip("/").rpartition("/")[2])
 
 
-def _charge_point_path(connection: ServerConnection, request: Request) -> Response | None:
-    if _charge_point_id(request):
-        return None
-    return connection.respond(HTTPStatus.NOT_FOUND, "expected ws://host:port/{chargePointId}\n")
+def _credentials_match(request: Request, cp_id: str, expected: str | None) -> bool:
+    if expected is None:
+        return False
+    try:
+        user, password = parse_authorization_basic(request.headers.get("Authorization", ""))
+    except InvalidHeader:
+        return False
+    return user == cp_id and hmac.compare_digest(password.encode(), expected.encode())
 
 
 async def run_csms(host: str, port: int, authorized_tags: Collection[str] | None) -> int:

@@ -9,12 +9,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
+from websockets.exceptions import (
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+    WebSocketException,
+)
+from websockets.headers import build_authorization_basic
 
+from cp_pi.config import SecurityConfig
 from cp_pi.ocpp16.session import FrameObserver, OcppSession
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.station.outbox import CallError
@@ -42,9 +50,11 @@ class Link:
         on_state: Callable[[str], None] | None = None,
         response_timeout: float = 30,
         backoff_first: float = BACKOFF_FIRST,
+        security: SecurityConfig | None = None,
     ) -> None:
         self.cp = charge_point
         self.url = f"{csms_url.rstrip('/')}/{charge_point.id}"
+        self._security = security or SecurityConfig()
         self._on_frame = on_frame
         self._on_state = on_state
         self._response_timeout = response_timeout
@@ -66,6 +76,7 @@ class Link:
                     subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
                     open_timeout=10,
                     ping_interval=self._ping_interval(),
+                    **self._credentials(),
                 ) as websocket:
                     if websocket.subprotocol != SUBPROTOCOL:
                         log.error("the CSMS did not accept subprotocol %s", SUBPROTOCOL)
@@ -76,7 +87,7 @@ class Link:
             except (OSError, InvalidHandshake, WebSocketException, TimeoutError) as error:
                 if isinstance(error, InvalidURI):
                     raise
-                log.warning("link: %s", error or type(error).__name__)
+                log.warning("link: %s", explain(error))
             finally:
                 self.cp.on_link(False)
             if self.cp.reboot_requested.is_set():
@@ -86,6 +97,35 @@ class Link:
             attempt += 1
             self._state(f"disconnected; redialling in {delay:.1f} s")
             await asyncio.sleep(delay)
+
+    def _credentials(self) -> dict[str, Any]:
+        """Basic auth (profiles 1 and 2) and TLS (profile 2; 3 with a client certificate).
+
+        A ``wss://`` URL is only ever dialled with TLS, and a failed handshake is retried as
+        it is: there is no fallback to plain text.
+        """
+        options: dict[str, Any] = {}
+        key = self.cp.configuration.authorization_key()
+        tls = self.url.startswith("wss://")
+        if key is not None:
+            options["additional_headers"] = {
+                "Authorization": build_authorization_basic(self.cp.id, key)
+            }
+            if not tls:
+                log.warning(
+                    "security profile 1: the AuthorizationKey goes to %s unencrypted (ws://);"
+                    " use wss:// outside a private network",
+                    self.url,
+                )
+        if tls:
+            security = self._security
+            context = ssl.create_default_context(
+                cafile=str(security.ca_file) if security.ca_file else None
+            )
+            if security.client_cert_file and security.client_key_file:
+                context.load_cert_chain(security.client_cert_file, security.client_key_file)
+            options["ssl"] = context
+        return options
 
     def _ping_interval(self) -> float | None:
         seconds = self.cp.configuration.get_int("WebSocketPingInterval")
@@ -141,3 +181,20 @@ class Link:
             interval = self.cp.configuration.get_int("HeartbeatInterval")
             await asyncio.sleep(interval if interval > 0 else 300)
             self.cp.outbox.send("Heartbeat", {})
+
+
+def explain(error: BaseException) -> str:
+    """One line an operator can act on, for the ways a connection to the CSMS fails."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"TLS: the central system's certificate was refused: {error.verify_message}"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS handshake failed: {error.reason or error}"
+    if isinstance(error, InvalidStatus):
+        status = error.response.status_code
+        if status == 401:
+            return (
+                "the central system refused the credentials (HTTP 401): check charge_point_id"
+                " and the AuthorizationKey"
+            )
+        return f"the central system refused the connection (HTTP {status})"
+    return str(error) or type(error).__name__

@@ -41,7 +41,7 @@ from cp_pi.ocpp16.errors import (
     to_ocpp16,
     unhandled_action,
 )
-from cp_pi.ocpp16.wire import on
+from cp_pi.ocpp16.wire import on, redact
 from cp_pi.station.outbox import CallError as CallErrorAnswer
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class OcppSession(_OcppChargePoint):  # type: ignore[misc]
 
     def _observe(self, direction: str, frame: list[Any] | str | bytes) -> None:
         if self._on_frame is not None:
-            shown = frame if isinstance(frame, list) else [repr(frame)]
+            shown = redact(frame) if isinstance(frame, list) else [repr(frame)]
             self._on_frame(direction, shown)
 
     async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:

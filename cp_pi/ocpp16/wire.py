@@ -21,3 +21,20 @@ def on(action: Action) -> Callable[[Handler], Handler]:
 def utc_now() -> str:
     """UTC with a "Z", the form OCPP 1.6 examples and most peers expect."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+#: Configuration keys whose values are secrets: never in a log line, a trace or the bench.
+SECRET_KEYS = frozenset({"AuthorizationKey"})
+
+
+def redact(frame: list[Any]) -> list[Any]:
+    """The frame as logs and traces may show it: a secret key's new value hidden."""
+    if (
+        len(frame) == 4
+        and frame[0] == 2
+        and frame[2] == "ChangeConfiguration"
+        and isinstance(frame[3], dict)
+        and frame[3].get("key") in SECRET_KEYS
+    ):
+        return [*frame[:3], {**frame[3], "value": "***"}]
+    return frame

@@ -45,6 +45,7 @@ class ChargePoint:
         store: Store,
         connectors: Iterable[Connector],
         boot_info: dict[str, str],
+        authorization_key: str | None = None,
     ) -> None:
         self.id = charge_point_id
         self.store = store
@@ -54,6 +55,7 @@ class ChargePoint:
             store,
             number_of_connectors=len(self.connectors),
             has_lock=any(c.hardware.has_lock for c in self.connectors.values()),
+            authorization_key=authorization_key,
         )
         self.authorization_cache = AuthorizationCache(store)
         self.outbox = Outbox(

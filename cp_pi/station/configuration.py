@@ -21,11 +21,13 @@ from enum import Enum, StrEnum
 from ocpp.v16.enums import ConfigurationKey as K
 from ocpp.v16.enums import Measurand
 
+from cp_pi.config import valid_authorization_key
 from cp_pi.store import Store
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "ocpp"
+AUTHORIZATION_KEY = "AuthorizationKey"
 
 #: Longest list accepted for each of the four measurand keys.
 MEASURANDS_MAX_LENGTH = 10
@@ -61,6 +63,8 @@ class _Kind(Enum):
     MEASURANDS = "measurand list"
     PHASE_ROTATION = "phase rotation list"
     PROFILES = "feature profile list"
+    #: Write-only: GetConfiguration never shows it (the AuthorizationKey).
+    SECRET = "secret"
 
 
 _LISTS = frozenset({_Kind.MEASURANDS, _Kind.PHASE_ROTATION, _Kind.PROFILES})
@@ -123,13 +127,22 @@ def _keys(number_of_connectors: int, has_lock: bool) -> dict[str, _Key]:
             rw(boolean, "true") if has_lock else ro(boolean, "false")
         ),
         K.web_socket_ping_interval: rw(integer, "60"),
+        # Security Whitepaper: the Basic auth password; never reported, never logged.
+        AUTHORIZATION_KEY: rw(_Kind.SECRET, ""),
     }
     # Plain str names, as they arrive in requests and come back from the store.
     return {str(name): key for name, key in table.items()}
 
 
 class ConfigurationKeys:
-    def __init__(self, store: Store, *, number_of_connectors: int, has_lock: bool) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        number_of_connectors: int,
+        has_lock: bool,
+        authorization_key: str | None = None,
+    ) -> None:
         """Start from the defaults and apply what the central system set in earlier runs.
 
         A persisted value that is no longer valid (the key became read-only, a list limit
@@ -138,12 +151,15 @@ class ConfigurationKeys:
         self._store = store
         self._keys = _keys(number_of_connectors, has_lock)
         self._values = {name: key.default for name, key in self._keys.items()}
+        if authorization_key:
+            self._values[AUTHORIZATION_KEY] = authorization_key
         self._listeners: list[Callable[[str, str], None]] = []
         for name, value in store.settings(NAMESPACE).items():
             key = self._keys.get(name)
             normalised = None if key is None or key.readonly else self._normalise(name, value)
             if normalised is None:
-                log.warning("ignoring stored configuration %s=%r", name, value)
+                shown = "(hidden)" if key is not None and key.kind is _Kind.SECRET else repr(value)
+                log.warning("ignoring stored configuration %s=%s", name, shown)
             else:
                 self._values[name] = normalised
 
@@ -152,9 +168,15 @@ class ConfigurationKeys:
 
         No keys asked means every key, as the specification says.
         """
-        names = list(keys) if keys else list(self._keys)
+        names = (
+            list(keys) if keys else [n for n, k in self._keys.items() if k.kind is not _Kind.SECRET]
+        )
         known = [
-            KeyValue(name, self._keys[name].readonly, self._values[name])
+            KeyValue(
+                name,
+                self._keys[name].readonly,
+                None if self._keys[name].kind is _Kind.SECRET else self._values[name],
+            )
             for name in names
             if name in self._keys
         ]
@@ -187,6 +209,10 @@ class ConfigurationKeys:
     def get_bool(self, key: str) -> bool:
         return self._typed(key, _Kind.BOOLEAN) == "true"
 
+    def authorization_key(self) -> str | None:
+        """The Basic auth password, as last set by the central system or the configuration."""
+        return self._values[AUTHORIZATION_KEY] or None
+
     def get_list(self, key: str) -> list[str]:
         value = self._typed(key, *_LISTS)
         return value.split(",") if value else []
@@ -201,6 +227,8 @@ class ConfigurationKeys:
     def _normalise(self, key: str, value: str) -> str | None:
         """The canonical form of ``value`` for ``key``, or None when the key cannot take it."""
         kind = self._keys[key].kind
+        if kind is _Kind.SECRET:
+            return value if valid_authorization_key(value) else None
         value = value.strip()
         if kind is _Kind.INTEGER:
             if not _INTEGER.fullmatch(value) or int(value) > _INTEGER_MAX:

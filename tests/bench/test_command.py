@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from cp_pi.bench.command import reachable_from_network, run_bench
+from cp_pi.bench.command import run_bench
+from cp_pi.bench.server import reachable_from_network
 from cp_pi.config import BenchConfig, Settings
 
 #: The runner with settings from the environment, as the `bench` subcommand starts it.
