@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,32 @@ async def test_run_mock_boots_then_stops_cleanly_on_sigterm(tmp_path: Path) -> N
     assert b"bench: http://127.0.0.1:" in stdout
     assert b"stopping" in stderr
     assert b"Traceback" not in stderr
+
+
+async def test_run_speaks_the_systemd_notify_protocol(tmp_path: Path) -> None:
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.setblocking(False)
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+
+    async def until_notified(prefix: str) -> None:
+        async with asyncio.timeout(30):
+            while not any(message.startswith(prefix) for message in received):
+                received.append((await loop.sock_recv(notify, 4096)).decode())
+
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")}
+    async with CentralSystem(port=0) as csms:
+        process = await asyncio.create_subprocess_exec(
+            *CP_PI, "run", "--mock", "--bench-port", "0", "--csms-url", csms.url,
+            "--data-dir", str(tmp_path / "data"), env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            await until_notified("READY=1")
+            await until_notified("STATUS=CSMS link: connected")
+        finally:
+            process.send_signal(signal.SIGTERM)
+        await until_notified("STOPPING=1")
+        assert await asyncio.wait_for(process.wait(), timeout=15) == 0
+    notify.close()

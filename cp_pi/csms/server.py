@@ -111,6 +111,8 @@ class CentralSystem:
             subprotocols=[SUBPROTOCOL],
             process_request=self._admit,
             ssl=self.ssl,
+            # A charge point that stopped answering must not hold up a stop for long.
+            close_timeout=2,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("central system listening on %s/{chargePointId}", self.url)

@@ -75,7 +75,11 @@ class Link:
                     self.url,
                     subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
                     open_timeout=10,
+                    # A pong missing for one more interval means a half-open link: redial.
                     ping_interval=self._ping_interval(),
+                    ping_timeout=self._ping_interval(),
+                    # and a peer that does not answer the closing handshake is not waited for.
+                    close_timeout=2,
                     **self._credentials(),
                 ) as websocket:
                     if websocket.subprotocol != SUBPROTOCOL:

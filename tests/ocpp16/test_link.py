@@ -101,3 +101,23 @@ async def test_a_message_refused_every_time_is_given_up_after_the_configured_att
     await status_reached(csms, "Finishing", after=start)  # the queue moved on
     assert len(calls(csms, "StopTransaction", after=start)) == 2
     assert station.charge_point.outbox.pending_transaction_messages == 0
+
+
+async def test_a_half_open_link_is_found_by_ping_and_redialled(
+    make_station: StationFactory, csms: CentralSystem
+) -> None:
+    async with make_station() as station:
+        assert (await csms.change_configuration(CP_ID, "WebSocketPingInterval", "1")) == {
+            "status": "Accepted"
+        }
+        await csms.reset(CP_ID, "Soft")  # the new ping interval applies from the next link
+        start = mark(csms)
+        await call_index(csms, "BootNotification", after=start)
+        await until(station, lambda: station.charge_point.csms_connected)
+
+        # The CSMS's side goes silent without closing: no pong, no FIN, like a dead router.
+        csms._sessions[CP_ID].connection.transport.pause_reading()
+
+        await until(station, lambda: not station.charge_point.csms_connected)
+        await until(station, lambda: station.charge_point.csms_connected)
+        assert calls(csms, "BootNotification", after=start + 1)[1:] == []
