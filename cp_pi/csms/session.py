@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallResult, validate_payload
-from ocpp.v16 import ChargePoint as _OcppChargePoint
 from ocpp.v16 import call_result
 from ocpp.v16.datatypes import IdTagInfo
 from ocpp.v16.enums import Action
@@ -33,9 +32,8 @@ from cp_pi.ocpp16.errors import (
     CALLERROR,
     FrameError,
     check_frame,
-    to_ocpp16,
-    unhandled_action,
 )
+from cp_pi.ocpp16.peer import Ocpp16Peer
 from cp_pi.ocpp16.wire import on, utc_now
 
 if TYPE_CHECKING:
@@ -59,7 +57,7 @@ class InvalidAnswer(Exception):
     """The charge point's CALLRESULT breaks the OCPP 1.6 schema for that action."""
 
 
-class ChargePointSession(_OcppChargePoint):  # type: ignore[misc]
+class ChargePointSession(Ocpp16Peer):
     def __init__(
         self, charge_point_id: str, connection: ServerConnection, central: CentralSystem
     ) -> None:
@@ -115,14 +113,7 @@ class ChargePointSession(_OcppChargePoint):  # type: ignore[misc]
                 frame = [CALLERROR, message.unique_id, misbehaviour.code, "refused on request", {}]
                 await self._send(json.dumps(frame))
             return
-        try:
-            if message.action not in self.route_map:
-                raise unhandled_action(message.action)
-            await self._handle_call(message)
-        except OCPPError as error:
-            error = to_ocpp16(error)
-            log.warning("%s: %s refused: %s", self.id, message.action, error.description)
-            await self._send(message.create_call_error(error).to_json())
+        await self.answer_call(message)
 
     async def send(self, message: str) -> None:
         """Send text as it is; it is recorded like any frame."""

@@ -29,7 +29,6 @@ from ocpp.charge_point import (
 )
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult
-from ocpp.v16 import ChargePoint as _OcppChargePoint
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
 
@@ -38,25 +37,20 @@ from cp_pi.ocpp16.errors import (
     CALLERROR,
     FrameError,
     check_frame,
-    to_ocpp16,
-    unhandled_action,
 )
+from cp_pi.ocpp16.peer import Ocpp16Peer
 from cp_pi.ocpp16.wire import on, redact
 from cp_pi.station.outbox import CallError as CallErrorAnswer
 
 if TYPE_CHECKING:
     from cp_pi.station.charge_point import ChargePoint
 
-# Schema validation is a few dictionary look-ups; the package's default hands each one to a
-# thread pool, which costs more than the validation and adds latency to every frame.
-ocpp.messages.ASYNC_VALIDATION = False
-
 log = logging.getLogger("cp_pi.ocpp")
 
 FrameObserver = Callable[[str, list[Any]], None]
 
 
-class OcppSession(_OcppChargePoint):  # type: ignore[misc]
+class OcppSession(Ocpp16Peer):
     def __init__(
         self,
         charge_point: ChargePoint,
@@ -118,17 +112,7 @@ class OcppSession(_OcppChargePoint):  # type: ignore[misc]
 
     async def _answer_held(self, message: Call) -> None:
         with self._cp.outbox.hold():
-            try:
-                if message.action not in self.route_map:
-                    raise unhandled_action(message.action)
-                await self._handle_call(message)
-            except OCPPError as error:
-                error = to_ocpp16(error)
-                log.warning(
-                    "CALLERROR %s for %s: %s", error.code, message.action, error.description
-                )
-                frame = [CALLERROR, message.unique_id, error.code, error.description, {}]
-                await self._send(json.dumps(frame))
+            await self.answer_call(message)
 
     async def _send(self, message: str) -> None:
         self._observe("tx", json.loads(message))

@@ -24,7 +24,7 @@ from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
 from cp_pi.station.outbox import CallError, Outbox, RetryPolicy
-from cp_pi.store import QueuedMessage, Store, StoreError, TransactionRecord
+from cp_pi.store import QueuedMessage, Store, StoreError
 from cp_pi.tasks import cancel_and_wait
 
 log = logging.getLogger("cp_pi.charge_point")
@@ -271,13 +271,6 @@ class ChargePoint:
             meter_start=meter_start,
             started_at=utc_now(),
         )
-        record = TransactionRecord(
-            ref=tx.ref,
-            connector_id=tx.connector_id,
-            id_tag=id_tag,
-            meter_start=meter_start,
-            started_at=tx.started_at,
-        )
         start = {
             "connectorId": connector.id,
             "idTag": id_tag,
@@ -286,7 +279,7 @@ class ChargePoint:
         }
 
         def begin() -> None:
-            self.store.begin_transaction(record)
+            self.store.begin_transaction(tx)
             self.outbox.send_transaction_message("StartTransaction", start, transaction_ref=tx.ref)
 
         self._durably(begin)

@@ -9,18 +9,13 @@ from cp_pi.core.reading import ConnectorReading
 from cp_pi.core.status import ConnectorFacts, ErrorCode, Status, connector_status
 from cp_pi.hardware.connector import ConnectorHardware
 from cp_pi.hardware.meter import EnergyMeter
+from cp_pi.store import TransactionRecord
 
 
 @dataclass
-class Transaction:
-    #: Our own id for the transaction, valid before the central system assigns one.
-    ref: str
-    connector_id: int
-    id_tag: str
-    meter_start: int
-    started_at: str
-    #: The central system's transactionId, once StartTransaction was answered.
-    transaction_id: int | None = None
+class Transaction(TransactionRecord):
+    """A running transaction: what the store keeps of it, and the tasks that watch it."""
+
     #: The meter sampler and the safety supervisor, cancelled when the transaction ends.
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
 
