@@ -53,16 +53,27 @@ StationFactory = Callable[..., AbstractAsyncContextManager[Station]]
 def make_station(tmp_path: Path, csms: CentralSystem) -> StationFactory:
     """Build a booted station against the test CSMS; keyword arguments change the settings."""
 
-    def make(*, wait_for_boot: bool = True, **changes: Any) -> AbstractAsyncContextManager[Station]:
+    def make(
+        *, wait_for_boot: bool = True, response_timeout: float = 5, **changes: Any
+    ) -> AbstractAsyncContextManager[Station]:
         settings = fast_settings(tmp_path / "data", csms.url, **changes)
-        return booted(settings, csms, wait_for_boot=wait_for_boot)
+        return booted(
+            settings, csms, wait_for_boot=wait_for_boot, response_timeout=response_timeout
+        )
 
     return make
 
 
 class booted:
-    def __init__(self, settings: Settings, csms: CentralSystem, *, wait_for_boot: bool) -> None:
-        self._context = running_station(settings, response_timeout=5)
+    def __init__(
+        self,
+        settings: Settings,
+        csms: CentralSystem,
+        *,
+        wait_for_boot: bool,
+        response_timeout: float,
+    ) -> None:
+        self._context = running_station(settings, response_timeout=response_timeout)
         self._csms = csms
         self._wait = wait_for_boot
 

@@ -121,3 +121,20 @@ async def test_a_half_open_link_is_found_by_ping_and_redialled(
         await until(station, lambda: not station.charge_point.csms_connected)
         await until(station, lambda: station.charge_point.csms_connected)
         assert calls(csms, "BootNotification", after=start + 1)[1:] == []
+
+
+async def test_an_unanswered_transaction_message_times_out_and_is_sent_again(
+    make_station: StationFactory, csms: CentralSystem
+) -> None:
+    async with make_station(response_timeout=0.5) as station:
+        await csms.change_configuration(CP_ID, "TransactionMessageRetryInterval", "0")
+        transaction_id = await start_charging(station, csms)
+        csms.ignore_next("StopTransaction")
+        start = mark(csms)
+        await csms.remote_stop(CP_ID, transaction_id)
+        await status_reached(csms, "Finishing", after=start)
+        first, second = calls(csms, "StopTransaction", after=start)
+        assert first == second
+        assert csms.transactions[transaction_id].reason == "Remote"
+        # the link survived the silence, and the next exchange is matched correctly
+        assert (await csms.unlock_connector(CP_ID, 1)) == {"status": "Unlocked"}
