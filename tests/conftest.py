@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from cp_pi.app import Station, running_station
 from cp_pi.config import ConnectorConfig, LockConfig, LockKind, RigConfig, Settings
 from cp_pi.csms.server import CentralSystem
+
+# CI replays the same examples on every run, so that a red CI is about the change under test;
+# local runs keep exploring new ones (and remember failures in .hypothesis/).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 CP_ID = "cp-test"
 

@@ -34,7 +34,8 @@ def redact(frame: list[Any]) -> list[Any]:
         and frame[0] == 2
         and frame[2] == "ChangeConfiguration"
         and isinstance(frame[3], dict)
-        and frame[3].get("key") in SECRET_KEYS
+        and isinstance(frame[3].get("key"), str)
+        and frame[3]["key"] in SECRET_KEYS
     ):
         return [*frame[:3], {**frame[3], "value": "***"}]
     return frame
