@@ -59,6 +59,19 @@ def _parser() -> argparse.ArgumentParser:
         "--tag", action="append", dest="tags", help="authorized id tag (repeat; default: all)"
     )
 
+    fleet = commands.add_parser(
+        "fleet", help="run many simulated charge points in one process (CSMS load tests)"
+    )
+    fleet.add_argument("--count", type=int, required=True, help="how many charge points")
+    fleet.add_argument("--csms-url", help="central system base URL (default: an embedded one)")
+    fleet.add_argument(
+        "--pattern", choices=["none", "charge"], default="none", help="what each one does"
+    )
+    fleet.add_argument("--id-prefix", default="sim", help="ids are PREFIX-0001, PREFIX-0002, ...")
+    fleet.add_argument("--data-dir", type=Path, help="keep the stores here (default: throwaway)")
+    fleet.add_argument("--duration", type=float, help="stop after this many seconds")
+    fleet.add_argument("--rate", type=float, default=50.0, help="charge points started per second")
+
     check = commands.add_parser("check-config", help="validate the configuration and print it")
     _config_flags(check)
     return parser
@@ -113,6 +126,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         _logging("INFO")
         return _until_interrupted(run_csms(args.host, args.port, args.tags))
+    if args.command == "fleet":
+        from cp_pi.fleet import FleetOptionsError, run_fleet
+
+        _logging("WARNING")
+        try:
+            return _until_interrupted(
+                run_fleet(
+                    args.count,
+                    csms_url=args.csms_url,
+                    pattern=args.pattern,
+                    id_prefix=args.id_prefix,
+                    data_dir=args.data_dir,
+                    duration=args.duration,
+                    rate=args.rate,
+                )
+            )
+        except FleetOptionsError as error:
+            print(f"cp-pi: {error}", file=sys.stderr)
+            return 2
     if args.command == "demo":
         from cp_pi.demo import play
 

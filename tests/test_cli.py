@@ -24,7 +24,7 @@ def run_cp_pi(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
 def test_help_lists_the_commands() -> None:
     result = run_cp_pi("--help")
     assert result.returncode == 0
-    for command in ("run", "demo", "csms", "check-config"):
+    for command in ("run", "demo", "bench", "csms", "fleet", "check-wiring", "check-config"):
         assert command in result.stdout
 
 
