@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,8 @@ from cp_pi.systemd import Notifier
 from cp_pi.tasks import cancel_and_wait
 
 log = logging.getLogger("cp_pi")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class StationError(Exception):
@@ -200,31 +202,43 @@ async def serve(settings: Settings) -> int:
         lock.release()
 
 
-async def _serve(settings: Settings) -> int:
-    notifier = Notifier.from_environment()
-    stop = asyncio.Event()
+@contextlib.contextmanager
+def stopped_by_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM and Ctrl+C set ``stop`` for a clean shutdown, with every output off first,
+    before anything else can go wrong (Python does not handle SIGTERM by itself)."""
     loop = asyncio.get_running_loop()
 
     def on_signal() -> None:
-        all_outputs_off()  # before anything else can go wrong
+        all_outputs_off()
         stop.set()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, on_signal)
+    try:
+        yield
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
+async def _serve(settings: Settings) -> int:
+    notifier = Notifier.from_environment()
+    stop = asyncio.Event()
     watchdog = asyncio.create_task(notifier.run_watchdog())
     try:
-        async with running_station(
-            settings, bench=None, on_link_state=lambda text: notifier.status(f"CSMS link: {text}")
-        ) as station:
-            notifier.ready()  # the GPIO is up; the CSMS link is reported in STATUS
-            if station.bench is not None:
-                print(f"bench: {station.bench.url}/", flush=True)
-            await stop.wait()
-            notifier.stopping()
-            log.info("stopping")
+        with stopped_by_signals(stop):
+            async with running_station(
+                settings,
+                bench=None,
+                on_link_state=lambda text: notifier.status(f"CSMS link: {text}"),
+            ) as station:
+                notifier.ready()  # the GPIO is up; the CSMS link is reported in STATUS
+                if station.bench is not None:
+                    print(f"bench: {station.bench.url}/", flush=True)
+                await stop.wait()
+                notifier.stopping()
+                log.info("stopping")
     finally:
         watchdog.cancel()
         notifier.close()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
     return 0

@@ -19,7 +19,6 @@ import logging
 import random
 import re
 import resource
-import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,7 +27,7 @@ from typing import Literal, TextIO
 
 from pydantic import ValidationError
 
-from cp_pi.app import Station, StationError, running_station
+from cp_pi.app import Station, StationError, running_station, stopped_by_signals
 from cp_pi.config import Settings
 from cp_pi.csms.server import CentralSystem
 from cp_pi.station.connector import Connector, Transaction
@@ -285,7 +284,7 @@ async def run_fleet(
     fleet = Fleet(count, out if out is not None else sys.stdout)
     stop = asyncio.Event()
     with (
-        _stopped_by_signals(stop),
+        stopped_by_signals(stop),
         _counting(fleet.problems),
         _stations_home(data_dir) as home,
     ):
@@ -331,19 +330,6 @@ async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
     return stop.is_set()
-
-
-@contextlib.contextmanager
-def _stopped_by_signals(stop: asyncio.Event) -> Iterator[None]:
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for signum in signals:
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        yield
-    finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
 
 
 @contextlib.contextmanager

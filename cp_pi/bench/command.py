@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import tempfile
 from pathlib import Path
 
-from cp_pi.app import running_station
+from cp_pi.app import running_station, stopped_by_signals
 from cp_pi.config import Settings
 
 log = logging.getLogger("cp_pi.bench")
@@ -24,10 +23,7 @@ async def run_bench(settings: Settings) -> int:
     """Serve the bench until SIGTERM or Ctrl+C; 1 when it cannot start (a port in use)."""
     host = settings.bench.host
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
+    with stopped_by_signals(stop):
         async with contextlib.AsyncExitStack() as stack:
             changes: dict[str, object] = {"pin_factory": "mock"}
             if "data_dir" not in settings.model_fields_set:
@@ -45,7 +41,4 @@ async def run_bench(settings: Settings) -> int:
             print(f"bench: {station.bench.url}/  (central system: {central})", flush=True)
             await stop.wait()
             log.info("stopping")
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
     return 0
