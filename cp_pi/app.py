@@ -168,8 +168,13 @@ async def running_station(
 
 
 async def shutdown(station: Station) -> None:
-    """Outputs off first, then everything else; safe to call on a half-built station."""
-    all_outputs_off()
+    """Outputs off first, then everything else; safe to call on a half-built station.
+
+    Only this station's outputs: a fleet stops its stations one by one, and the process-wide
+    switch-off belongs to the signal handler.
+    """
+    for connector in station.connectors.values():
+        connector.hardware.outputs_off()
     await cancel_and_wait(station._tasks)
     await station.charge_point.close()
     if station.bench is not None:

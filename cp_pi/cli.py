@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     fleet.add_argument("--data-dir", type=Path, help="keep the stores here (default: throwaway)")
     fleet.add_argument("--duration", type=float, help="stop after this many seconds")
     fleet.add_argument("--rate", type=float, default=50.0, help="charge points started per second")
+    fleet.add_argument(
+        "--charge-time", type=float, default=60.0, help="mean seconds a session charges"
+    )
+    fleet.add_argument(
+        "--idle-time", type=float, default=30.0, help="mean seconds between two sessions"
+    )
 
     check = commands.add_parser("check-config", help="validate the configuration and print it")
     _config_flags(check)
@@ -140,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     data_dir=args.data_dir,
                     duration=args.duration,
                     rate=args.rate,
+                    charge_time=args.charge_time,
+                    idle_time=args.idle_time,
                 )
             )
         except FleetOptionsError as error:
