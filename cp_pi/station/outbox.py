@@ -144,9 +144,8 @@ class Outbox:
     async def deliver(self, sender: Sender) -> None:
         """Send queued messages over one live session until the link goes offline.
 
-        The loop ends on :meth:`go_offline` as well as on cancellation: on Python 3.11 the
-        ``asyncio.wait_for`` inside the ``ocpp`` package's ``call`` can swallow a cancellation
-        that arrives together with the answer.
+        The loop ends on :meth:`go_offline` as well as on cancellation, so that a link that
+        went down stops delivery even before its task is cancelled.
         """
         self.go_online()
         try:

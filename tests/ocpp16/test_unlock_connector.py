@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from cp_pi.app import Station
+from cp_pi.config import ConnectorConfig, LockConfig
 from cp_pi.csms.server import CentralSystem
 from cp_pi.hardware.rig import RigFault
 from tests.conftest import CP_ID, StationFactory, fixed_cable
@@ -139,15 +142,17 @@ async def test_welded_contactor_keeps_the_lock_engaged(
 async def test_other_frames_are_answered_while_the_lock_drives(
     make_station: StationFactory, csms: CentralSystem
 ) -> None:
-    from cp_pi.config import ConnectorConfig, LockConfig
-
     slow = [ConnectorConfig(lock=LockConfig(drive_time=1.0, pause=0.1, settle_time=0.5, retries=0))]
     async with make_station(connectors=slow) as station:
         await start_charging(station, csms)
-        import asyncio
-
+        start = mark(csms)
         unlock = asyncio.create_task(csms.unlock_connector(CP_ID, 1))
-        await asyncio.sleep(0)  # let the CALL go out first
+        await csms.journal.wait_for(
+            lambda r: r.direction == "tx" and r.is_call("UnlockConnector"),
+            after=start,
+            timeout=5,
+            what="the UnlockConnector CALL",
+        )
         answer = await csms.get_configuration(CP_ID, ["HeartbeatInterval"])
         assert not unlock.done()  # answered while the lock was still moving
         assert answer["configurationKey"][0]["key"] == "HeartbeatInterval"
