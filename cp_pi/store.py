@@ -96,7 +96,8 @@ def _write(method: Callable[..., _Result]) -> Callable[..., _Result]:
     """A write that failed on disk is made again in memory, once the store has switched there.
 
     Inside a caller's :meth:`Store.atomic` block it is not repeated: the block as a whole was
-    rolled back, and only its caller can make it again (see ``ChargePoint._durably``).
+    rolled back, and only its caller can make it again (see
+    :func:`cp_pi.station.transactions.durably`).
     """
 
     @functools.wraps(method)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from cp_pi.core.reading import ConnectorReading
 from cp_pi.core.status import ConnectorFacts, ErrorCode, Status, connector_status
@@ -61,3 +62,25 @@ class Connector:
         if self.awaiting_timer is not None:
             self.awaiting_timer.cancel()
             self.awaiting_timer = None
+
+    def state(self) -> dict[str, Any]:
+        """What the bench page shows of this connector."""
+        hardware = self.hardware
+        status, error = self.status()
+        tx = self.transaction
+        position = hardware.lock_position
+        return {
+            "id": self.id,
+            "cable": hardware.cable_present,
+            "has_lock": hardware.has_lock,
+            "locked": position is not None and position.value == "engaged",
+            "contactor_closed": hardware.contactor_closed,
+            "status": status.value,
+            "error_code": error.value,
+            "transaction_id": None if tx is None else tx.transaction_id,
+            "id_tag": None if tx is None else tx.id_tag,
+            "meter_wh": self.meter.read_wh(),
+            "connector_status": hardware.reading().value,
+            "lock_drives": hardware.lock_drives,
+            "operative": self.operative,
+        }

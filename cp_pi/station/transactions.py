@@ -1,0 +1,311 @@
+"""Transactions: who may charge, starting and stopping, and what the store and the CSMS hear of it.
+
+A transaction is written to the store together with its StartTransaction or StopTransaction, in
+one store transaction (:func:`durably`), so a crash leaves either both or neither; the messages
+wait in the outbox until the central system answers, and its answers (transaction ids, idTagInfo)
+come back here. Every sequence runs under its connector's ``busy`` lock, and the charge point is
+told to refresh its statuses once the sequence is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from cp_pi.ocpp16.wire import utc_now
+from cp_pi.station.auth_cache import AuthorizationCache
+from cp_pi.station.configuration import ConfigurationKeys
+from cp_pi.station.connector import Connector, Transaction
+from cp_pi.station.outbox import CallError, Outbox
+from cp_pi.store import QueuedMessage, Store, StoreError
+
+log = logging.getLogger("cp_pi.charge_point")
+
+#: Runs a coroutine in the background, owned (and cancelled on close) by the charge point.
+Spawn = Callable[[Coroutine[Any, Any, object]], None]
+#: Watches a connector's lock chain while energy flows; cancelled when the transaction ends.
+Supervise = Callable[[Connector], Coroutine[Any, Any, None]]
+
+
+def durably(store: Store, write: Callable[[], None]) -> None:
+    """Make ``write`` as one store transaction; when the disk fails, again in memory.
+
+    The store switches itself to memory on a failed write (and says so); a transaction
+    must not be lost to a full or read-only SD card.
+    """
+    try:
+        with store.atomic():
+            write()
+    except StoreError:
+        if store.degraded is None:
+            raise
+        with store.atomic():
+            write()
+
+
+def meter_values(
+    connector: Connector, tx: Transaction | None, wh: int, context: str
+) -> dict[str, Any]:
+    """A MeterValues payload with the one measurand this charge point has."""
+    payload: dict[str, Any] = {
+        "connectorId": connector.id,
+        "meterValue": [
+            {
+                "timestamp": utc_now(),
+                "sampledValue": [
+                    {
+                        "value": str(wh),
+                        "context": context,
+                        "measurand": "Energy.Active.Import.Register",
+                        "unit": "Wh",
+                    }
+                ],
+            }
+        ],
+    }
+    if tx is not None:
+        payload["transactionId"] = tx.transaction_id if tx.transaction_id is not None else -1
+    return payload
+
+
+class Transactions:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        outbox: Outbox,
+        configuration: ConfigurationKeys,
+        authorization_cache: AuthorizationCache,
+        connectors: dict[int, Connector],
+        csms_reachable: Callable[[], bool],
+        refresh: Callable[[], None],
+        spawn: Spawn,
+        supervise: Supervise,
+    ) -> None:
+        self._store = store
+        self._outbox = outbox
+        self._configuration = configuration
+        self._authorization_cache = authorization_cache
+        self._connectors = connectors
+        self._csms_reachable = csms_reachable
+        self._refresh = refresh
+        self._spawn = spawn
+        self._supervise = supervise
+
+    # -- authorization -------------------------------------------------------------------------
+
+    async def authorize(self, id_tag: str) -> bool:
+        cache_enabled = self._configuration.get_bool("AuthorizationCacheEnabled")
+        cached = self._authorization_cache.lookup(id_tag, now=datetime.now(UTC))
+        cached_ok = cache_enabled and cached is not None and cached.get("status") == "Accepted"
+        if cached_ok and self._configuration.get_bool("LocalPreAuthorize"):
+            return True
+        if self._csms_reachable():
+            try:
+                result = await self._outbox.send("Authorize", {"idTag": id_tag})
+            except (ConnectionError, TimeoutError, CallError) as error:
+                log.warning("Authorize for %s failed (%s); deciding offline", id_tag, error)
+            else:
+                info = result["idTagInfo"]
+                if cache_enabled:
+                    self._authorization_cache.update(id_tag, info)
+                return bool(info.get("status") == "Accepted")
+        if cached_ok and self._configuration.get_bool("LocalAuthorizeOffline"):
+            return True
+        return self._configuration.get_bool("AllowOfflineTxForUnknownId")
+
+    async def authorize_and_start(self, connector: Connector, id_tag: str, *, check: bool) -> None:
+        if check and not await self.authorize(id_tag):
+            log.info("connector %d: tag %s not authorized", connector.id, id_tag)
+            return
+        if connector.hardware.cable_present:
+            await self.start(connector, id_tag)
+            return
+        self._await_cable(connector, id_tag)
+
+    def _await_cable(self, connector: Connector, id_tag: str) -> None:
+        connector.stop_waiting_for_cable()
+        connector.awaiting_tag = id_tag
+        timeout = self._configuration.get_int("ConnectionTimeOut")
+
+        def give_up() -> None:
+            log.info("connector %d: no cable within %d s for %s", connector.id, timeout, id_tag)
+            connector.awaiting_tag = None
+            connector.awaiting_timer = None
+            self._refresh()
+
+        connector.awaiting_timer = asyncio.get_running_loop().call_later(timeout, give_up)
+        self._refresh()
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    async def start(self, connector: Connector, id_tag: str) -> bool:
+        """Lock the cable, record StartTransaction, then close the contactor (IEC 61851-1 order)."""
+        async with connector.busy:
+            started = await self._start_locked(connector, id_tag)
+        self._refresh()
+        return started
+
+    async def _start_locked(self, connector: Connector, id_tag: str) -> bool:
+        if connector.transaction is not None or not connector.hardware.cable_present:
+            return False
+        hardware = connector.hardware
+        if hardware.has_lock:
+            result = await hardware.lock()
+            if not result.ok:
+                log.error(
+                    "connector %d: lock failed to engage (%s); no transaction",
+                    connector.id,
+                    result.fault,
+                )
+                return False
+        meter_start = connector.meter.read_wh()
+        tx = Transaction(
+            ref=uuid.uuid4().hex,
+            connector_id=connector.id,
+            id_tag=id_tag,
+            meter_start=meter_start,
+            started_at=utc_now(),
+        )
+        start = {
+            "connectorId": connector.id,
+            "idTag": id_tag,
+            "meterStart": meter_start,
+            "timestamp": tx.started_at,
+        }
+
+        def begin() -> None:
+            self._store.begin_transaction(tx)
+            self._outbox.send_transaction_message("StartTransaction", start, transaction_ref=tx.ref)
+
+        durably(self._store, begin)
+        connector.transaction = tx
+        connector.finishing = False
+        log.info("connector %d: transaction started for %s", connector.id, id_tag)
+        if not await hardware.close_contactor():
+            log.error("connector %d: contactor did not confirm closing", connector.id)
+            await self.finish_locked(connector, "Other")
+            return False
+        tx.watchers = [
+            asyncio.create_task(self._sample_meter(connector, tx)),
+            asyncio.create_task(self._supervise(connector)),
+        ]
+        return True
+
+    async def stop(
+        self, connector: Connector, reason: str, *, id_tag: str | None = None, unlock: bool = True
+    ) -> None:
+        """Open the contactor, record StopTransaction, then release the cable."""
+        async with connector.busy:
+            opened = await self.finish_locked(connector, reason, id_tag=id_tag)
+            if unlock and opened and connector.hardware.has_lock:
+                await connector.hardware.unlock()
+        self._refresh()
+
+    async def finish_locked(
+        self, connector: Connector, reason: str, *, id_tag: str | None = None
+    ) -> bool:
+        """End the running transaction; True when the contactor is confirmed open.
+
+        The caller holds the connector's ``busy`` lock.
+        """
+        opened = await connector.hardware.open_contactor()
+        if not opened:
+            log.error("connector %d: contactor did not confirm opening (welded?)", connector.id)
+        tx = connector.transaction
+        if tx is None:
+            return opened
+        for watcher in tx.watchers:
+            watcher.cancel()
+        meter_stop = connector.meter.read_wh()
+        payload: dict[str, Any] = {
+            "transactionId": tx.transaction_id if tx.transaction_id is not None else -1,
+            "meterStop": meter_stop,
+            "timestamp": utc_now(),
+            "reason": reason,
+        }
+        if id_tag is not None:
+            payload["idTag"] = id_tag
+        self._end_and_queue_stop(tx.ref, payload)
+        connector.transaction = None
+        connector.finishing = connector.hardware.cable_present
+        log.info("connector %d: transaction ended (%s, %d Wh)", connector.id, reason, meter_stop)
+        if connector.scheduled_operative is not None:
+            connector.operative = connector.scheduled_operative
+            connector.scheduled_operative = None
+        return opened
+
+    def end_left_open(self) -> None:
+        """End the transactions the last run left open in the store.
+
+        A transaction still open in the store means the process or the power died during it. It
+        ends with reason PowerLoss and the last persisted meter value; the StopTransaction waits in
+        the outbox behind its StartTransaction and goes out after BootNotification.
+        """
+        for record in self._store.open_transactions():
+            meter_stop = (
+                record.last_meter_wh if record.last_meter_wh is not None else record.meter_start
+            )
+            payload = {
+                "transactionId": record.transaction_id if record.transaction_id is not None else -1,
+                "meterStop": meter_stop,
+                "timestamp": utc_now(),
+                "reason": "PowerLoss",
+            }
+            self._end_and_queue_stop(record.ref, payload)
+            log.warning(
+                "transaction %s on connector %d was open at start-up: ended with PowerLoss",
+                record.transaction_id or record.ref,
+                record.connector_id,
+            )
+
+    def _end_and_queue_stop(self, ref: str, payload: dict[str, Any]) -> None:
+        def end() -> None:
+            self._store.end_transaction(ref)
+            self._outbox.send_transaction_message("StopTransaction", payload, transaction_ref=ref)
+
+        durably(self._store, end)
+
+    # -- while it runs -------------------------------------------------------------------------
+
+    async def _sample_meter(self, connector: Connector, tx: Transaction) -> None:
+        """Energy.Active.Import.Register at MeterValueSampleInterval, as transaction messages."""
+        while True:
+            interval = self._configuration.get_int("MeterValueSampleInterval")
+            if interval <= 0:
+                return
+            await asyncio.sleep(interval)
+            wh = connector.meter.read_wh()
+            self._store.update_transaction_meter(tx.ref, wh)
+            self._outbox.send_transaction_message(
+                "MeterValues",
+                meter_values(connector, tx, wh, "Sample.Periodic"),
+                transaction_ref=tx.ref,
+            )
+
+    async def on_answer(self, message: QueuedMessage, result: dict[str, Any]) -> None:
+        """The central system answered a transaction message: learn its idTagInfo and id."""
+        info = result.get("idTagInfo")
+        id_tag = message.payload.get("idTag")
+        if (
+            info is not None
+            and id_tag
+            and self._configuration.get_bool("AuthorizationCacheEnabled")
+        ):
+            self._authorization_cache.update(id_tag, info)
+        if message.action != "StartTransaction" or message.transaction_ref is None:
+            return
+        transaction_id = int(result["transactionId"])
+        self._store.resolve_transaction_id(message.transaction_ref, transaction_id)
+        for connector in self._connectors.values():
+            tx = connector.transaction
+            if tx is not None and tx.ref == message.transaction_ref:
+                tx.transaction_id = transaction_id
+                self._refresh()
+                rejected = info is not None and info.get("status") != "Accepted"
+                if rejected and self._configuration.get_bool("StopTransactionOnInvalidId"):
+                    self._spawn(self.stop(connector, "DeAuthorized"))
