@@ -4,7 +4,8 @@ The process runs as a user starts it (default settings, bench server on, INFO lo
 file) against the benchmark's CSMS, which is in this process so that nothing of the central
 system is counted. Memory is the resident set size after boot and after the CSMS has driven
 10,000 Heartbeats (TriggerMessage) and 1,000 UnlockConnectors through it; idle CPU is the CPU
-time the connected process uses while nothing happens.
+time the connected process uses while nothing happens. Beside it, the floor: a process that
+imports the libraries cp-pi is built on and nothing of cp-pi (:mod:`benchmarks.dependency_floor`).
 """
 
 from __future__ import annotations
@@ -13,28 +14,24 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import Child, CsmsWatch, Figure, booted, cp_pi_run
+from benchmarks.common import Child, CsmsWatch, Figure, booted, cp_pi_run, module
 from cp_pi.csms.server import CentralSystem
 
 GOAL_RSS_MB, GOAL_GROWTH_MB, GOAL_IDLE_PERCENT = 45.0, 1.0, 1.0
-#: TriggerMessages in flight at once; the charge point handles each CALL in its own task.
-WINDOW = 8
 
 
 async def _heartbeats(watch: CsmsWatch, cp_id: str, count: int) -> None:
-    """``count`` TriggerMessage(Heartbeat), a window at a time, each window's Heartbeats awaited.
+    """``count`` TriggerMessage(Heartbeat), one at a time, each Heartbeat awaited.
 
-    Without waiting, the triggers are answered faster than the Heartbeats go out one by one, and
-    what would be measured is the peak of that backlog, not what the charge point keeps.
+    The charge point answers a TriggerMessage at once and shares one queued Heartbeat among the
+    triggers that arrive while it waits, so a burst of triggers would send far fewer Heartbeats
+    than it asked for; one at a time, every trigger makes one Heartbeat.
     """
-    for first in range(0, count, WINDOW):
-        batch = min(WINDOW, count - first)
-        expected = len(watch.calls["Heartbeat"]) + batch
-        answers = await asyncio.gather(
-            *(watch.csms.trigger_message(cp_id, "Heartbeat") for _ in range(batch))
-        )
-        if any(answer["status"] != "Accepted" for answer in answers):
-            raise RuntimeError(f"{cp_id} refused a TriggerMessage: {answers}")
+    for _ in range(count):
+        expected = len(watch.calls["Heartbeat"]) + 1
+        answer = await watch.csms.trigger_message(cp_id, "Heartbeat")
+        if answer["status"] != "Accepted":
+            raise RuntimeError(f"{cp_id} refused a TriggerMessage: {answer}")
         await watch.received("Heartbeat", expected, timeout=60)
 
 
@@ -45,9 +42,23 @@ async def _unlocks(watch: CsmsWatch, cp_id: str, count: int) -> None:
             raise RuntimeError(f"{cp_id} answered {answer}")
 
 
+async def _floor_mb(scratch: Path) -> float:
+    """RSS of the dependencies alone, imported, at rest."""
+    floor = await Child.start(
+        *module("benchmarks.dependency_floor"), log=scratch / "floor.log", control=True
+    )
+    try:
+        if await floor.ask("ready?") != "ready":
+            raise floor.failure("the dependency floor did not start")
+        return floor.rss_mb()
+    finally:
+        await floor.stop()
+
+
 async def measure(idle_seconds: float, heartbeats: int, unlocks: int) -> list[Figure]:
     cp_id = "bench-footprint"
     with tempfile.TemporaryDirectory(prefix="cp-pi-bench-footprint-") as scratch:
+        rss_floor = await _floor_mb(Path(scratch))
         async with CentralSystem(port=0) as csms:
             watch = CsmsWatch(csms)
             child = await Child.start(
@@ -75,6 +86,8 @@ async def measure(idle_seconds: float, heartbeats: int, unlocks: int) -> list[Fi
             rss_boot <= GOAL_RSS_MB,
         ),
         Figure("  PSS after boot (shared libraries shared out)", f"{pss_boot:.1f} MiB"),
+        Figure("  floor: the libraries cp-pi is built on, imported alone", f"{rss_floor:.1f} MiB"),
+        Figure("  cp-pi's own share (RSS after boot - floor)", f"{rss_boot - rss_floor:.1f} MiB"),
         Figure(
             f"RSS growth after {heartbeats:,} heartbeats + {unlocks:,} unlocks",
             f"{growth:+.2f} MiB (to {rss_after:.1f} MiB)",

@@ -26,6 +26,9 @@ from cp_pi.store import QueuedMessage, Store
 log = logging.getLogger("cp_pi.outbox")
 
 TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
+#: Volatile CALLs that say nothing a second copy would add: one waiting in the queue answers for
+#: every later request of the same action, so a burst of TriggerMessage(Heartbeat) cannot pile up.
+COALESCED_ACTIONS = frozenset({"Heartbeat"})
 
 
 class CallError(Exception):
@@ -75,6 +78,7 @@ class Outbox:
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _holds: int = 0
     _online: bool = False
+    _in_flight: _Volatile | _Persisted | None = None
 
     def __post_init__(self) -> None:
         for message in self.store.outbox():
@@ -94,7 +98,16 @@ class Outbox:
         return seq
 
     def send(self, action: str, payload: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
-        """Queue a volatile CALL; the future fails with ConnectionError when the link is down."""
+        """Queue a volatile CALL; the future fails with ConnectionError when the link is down.
+
+        A Heartbeat already waiting (not yet sent) is shared instead of queueing another: its
+        answer is as fresh as a second one would be.
+        """
+        if self._online and action in COALESCED_ACTIONS:
+            for entry in self._queue:
+                waiting = entry is not self._in_flight
+                if waiting and isinstance(entry, _Volatile) and entry.action == action:
+                    return entry.answer
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         if not self._online:
             answer.set_exception(ConnectionError(f"{action} not sent: no link to the CSMS"))
@@ -150,11 +163,14 @@ class Outbox:
         self.go_online()
         try:
             while (entry := await self._next()) is not None:
+                self._in_flight = entry
                 if isinstance(entry, _Volatile):
                     await self._deliver_volatile(sender, entry)
                 else:
                     await self._deliver_persisted(sender, entry)
+                self._in_flight = None
         finally:
+            self._in_flight = None
             self.go_offline()
 
     async def _next(self) -> _Volatile | _Persisted | None:
