@@ -3,7 +3,7 @@
 All three have external pull resistors and a configured active level, so they are gpiozero
 ``DigitalInputDevice(pull_up=None, active_state=...)``. Their values are read live from the pin:
 a cable already inserted at start-up fires no event but is still seen. Events arrive on the pin
-driver's own thread (lgpio's), so they reach asyncio only through ``call_soon_threadsafe``.
+driver's own thread (lgpio's), so they reach asyncio through :func:`call_on_loop`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,23 @@ from gpiozero import DigitalInputDevice, Factory
 
 from cp_pi.config import ActiveLevel
 from cp_pi.core.reading import LockPosition
+
+
+def call_on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """Run ``callback`` on ``loop`` soon, from whichever thread a pin event came.
+
+    lgpio reports edges on a thread of its own, which must go through the loop's self-pipe
+    (``call_soon_threadsafe``); mock pins report on the loop's thread, where the self-pipe would
+    only cost an extra wake-up of the loop per edge.
+    """
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        loop.call_soon(callback)
+    elif not loop.is_closed():  # after interpreter exit there is nobody left to tell
+        loop.call_soon_threadsafe(callback)
 
 
 class _DigitalInput:
@@ -35,9 +52,7 @@ class _DigitalInput:
         )
 
         def changed() -> None:
-            # After the loop is closed (interpreter exit) there is nobody left to tell.
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(on_change)
+            call_on_loop(loop, on_change)
 
         self._device.when_activated = changed
         self._device.when_deactivated = changed

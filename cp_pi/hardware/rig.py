@@ -6,7 +6,7 @@ answers on the input pins with ``drive_high()``/``drive_low()``, with the delays
 a latch moves only when its coil or motor is held on for ``lock_travel_time``; the contactor's
 aux contact follows the output after ``contactor_delay``. Faults break one part of that world.
 Everything happens on the event loop; pin changes from other threads are handed over with
-``call_soon_threadsafe``.
+``call_on_loop``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from gpiozero.exc import PinError
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from cp_pi.config import ActiveLevel, ConnectorConfig, LockKind, RigConfig
+from cp_pi.hardware.inputs import call_on_loop
 from cp_pi.hardware.meter import EnergyMeter
 
 
@@ -110,8 +111,8 @@ class _Connector:
 
     def _watch(self, factory: MockFactory, pin: int, handler: Callable[[bool], None]) -> None:
         def on_level(on: bool) -> None:
-            if not self._closed and not self._loop.is_closed():
-                self._loop.call_soon_threadsafe(handler, on)
+            if not self._closed:
+                call_on_loop(self._loop, lambda: handler(on))
 
         watched = factory.pin(pin, pin_class=_WatchedPin, on_level=on_level)
         if not isinstance(watched, _WatchedPin):
