@@ -43,6 +43,15 @@ class StationError(Exception):
     """A setting that cannot work on this machine; the CLI shows it as one line, exit 2."""
 
 
+class RestartRequested(Exception):
+    """The central system reset the charge point; ``cp-pi run`` starts its process afresh.
+
+    A fresh process is what an operator expects of a reset: the configuration file is read
+    again and nothing of the old process's memory survives. The station has been shut down
+    (transactions finished, outputs off, store closed) when this is raised.
+    """
+
+
 @dataclass
 class Station:
     """One charge point with everything around it, built from settings."""
@@ -53,6 +62,8 @@ class Station:
     charge_point: ChargePoint
     rig: BenchRig | None
     link: Link | None = None
+    #: Ends only when a reset restarts the process (``running_station(restart_on_reset=True)``).
+    link_task: asyncio.Task[None] | None = None
     bench: BenchServer | None = None
     csms: CentralSystem | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -116,10 +127,12 @@ async def running_station(
     bench: bool | None = False,
     response_timeout: float = 30,
     on_link_state: Callable[[str], None] | None = None,
+    restart_on_reset: bool = False,
 ) -> AsyncIterator[Station]:
     """A station connected to its CSMS (the embedded one when none is configured).
 
     ``bench``: True requires the bench server, None starts it when the pins are mock pins.
+    ``restart_on_reset``: after a reset the link ends instead of booting again in this process.
     """
     station = build_station(settings)
     try:
@@ -160,8 +173,10 @@ async def running_station(
             on_state=link_state,
             response_timeout=response_timeout,
             security=settings.security,
+            boot_again_after_reset=not restart_on_reset,
         )
-        station._tasks.append(asyncio.create_task(station.link.run(), name="link"))
+        station.link_task = asyncio.create_task(station.link.run(), name="link")
+        station._tasks.append(station.link_task)
         yield station
     finally:
         await shutdown(station)
@@ -236,14 +251,35 @@ async def _serve(settings: Settings) -> int:
                 settings,
                 bench=None,
                 on_link_state=lambda text: notifier.status(f"CSMS link: {text}"),
+                restart_on_reset=True,
             ) as station:
                 notifier.ready()  # the GPIO is up; the CSMS link is reported in STATUS
                 if station.bench is not None:
                     print(f"bench: {station.bench.url}/", flush=True)
-                await stop.wait()
-                notifier.stopping()
-                log.info("stopping")
+                reset = await _stopped_or_reset(stop, station)
+                if reset:
+                    notifier.reloading()
+                    log.warning("reset: restarting the process")
+                else:
+                    notifier.stopping()
+                    log.info("stopping")
     finally:
         watchdog.cancel()
         notifier.close()
+    if reset:
+        raise RestartRequested
     return 0
+
+
+async def _stopped_or_reset(stop: asyncio.Event, station: Station) -> bool:
+    """Wait for a stop signal (False) or for a reset to end the link (True)."""
+    assert station.link_task is not None
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([stopped, station.link_task], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if stop.is_set():
+        return False
+    station.link_task.result()  # a link that failed says why here
+    return True

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cp_pi import __version__
 
@@ -171,17 +171,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cp_pi.bench.command import run_bench
 
         return _until_interrupted(run_bench(settings))
-    from cp_pi.app import StationError, serve
+    from cp_pi.app import RestartRequested, StationError, serve
     from cp_pi.hardware.factory import HardwareUnavailable
 
     try:
         return _until_interrupted(serve(settings))
+    except RestartRequested:
+        _restart(sys.argv[1:] if argv is None else argv)
     except StationError as error:
         print(f"cp-pi: {error}", file=sys.stderr)
         return 2
     except HardwareUnavailable as error:
         print(f"cp-pi: {error}", file=sys.stderr)
         return 1
+
+
+def _restart(argv: Sequence[str]) -> NoReturn:
+    """Replace this process with a fresh ``cp-pi`` on the same arguments, keeping its PID.
+
+    The PID is what systemd watches (``Type=notify``); the new process reads the configuration
+    again and tells systemd ``READY=1`` once it is up. Files and sockets are not inherited
+    (Python opens them non-inheritable), so the store and the run lock are taken afresh.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "cp_pi", *argv])
 
 
 def _until_interrupted(coroutine: Any) -> int:

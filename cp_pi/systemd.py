@@ -1,4 +1,4 @@
-"""Telling systemd how the charge point is doing: ready, status line, watchdog, stopping.
+"""Telling systemd how the charge point is doing: ready, status line, watchdog, reloading, stopping.
 
 The sd_notify protocol is spoken by hand rather than through a library: it is one datagram of
 ``KEY=value`` lines to the socket named in ``NOTIFY_SOCKET``, systemd documents it as a stable
@@ -58,6 +58,10 @@ class Notifier:
     def watchdog(self) -> None:
         """Still alive: resets systemd's ``WatchdogSec=`` timer."""
         self._send("WATCHDOG=1")
+
+    def reloading(self) -> None:
+        """A reset restarts the process in place: systemd waits for the next ``READY=1``."""
+        self._send("RELOADING=1")
 
     def stopping(self) -> None:
         """Shutdown has begun, so systemd shows "deactivating" rather than a hang."""

@@ -99,3 +99,50 @@ async def test_run_speaks_the_systemd_notify_protocol(tmp_path: Path) -> None:
         await until_notified("STOPPING=1")
         assert await asyncio.wait_for(process.wait(), timeout=15) == 0
     notify.close()
+
+
+async def test_a_reset_restarts_the_process_in_place_with_the_configuration_read_again(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "cp-pi.toml"
+    config.write_text('model = "Model A"\n')
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.setblocking(False)
+    loop = asyncio.get_running_loop()
+
+    async def told_until_ready() -> list[bytes]:
+        told: list[bytes] = []
+        async with asyncio.timeout(30):
+            while b"READY=1" not in told:
+                told.append(await loop.sock_recv(notify, 4096))
+        return told
+
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")}
+    async with CentralSystem(port=0) as csms:
+        process = await asyncio.create_subprocess_exec(
+            *CP_PI, "run", "--config", str(config), "--mock", "--bench-port", "0",
+            "--id", "cp-reset", "--csms-url", csms.url, "--data-dir", str(tmp_path / "data"),
+            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            first = await csms.wait_for_call("cp-reset", "BootNotification", timeout=30)
+            assert first.frame[3]["chargePointModel"] == "Model A"
+            await told_until_ready()
+            config.write_text('model = "Model B"\n')
+
+            assert (await csms.reset("cp-reset", "Hard")) == {"status": "Accepted"}
+            again = await csms.wait_for_call(
+                "cp-reset", "BootNotification", after=csms.frames.index(first) + 1, timeout=30
+            )
+            assert again.frame[3]["chargePointModel"] == "Model B"
+            assert process.returncode is None  # the same process (same PID), not a new one
+            told = await told_until_ready()
+            assert b"RELOADING=1" in told[: told.index(b"READY=1")]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
+    notify.close()
+    assert process.returncode == 0, stderr.decode()
+    assert b"reset: restarting the process" in stderr
+    assert b"Traceback" not in stderr

@@ -1,7 +1,9 @@
 """The websocket link to the central system: connect, boot, heartbeat, deliver, and redial forever.
 
 BootNotification is sent once per start (or reset), not on every reconnect; until it is accepted
-nothing else is sent (Pending and Rejected are retried after the interval the CSMS gave).
+nothing else is sent (Pending and Rejected are retried after the interval the CSMS gave). After a
+reset the link either boots again in this process (a fleet, the bench) or ends, so that
+``cp-pi run`` can start the process afresh.
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ class Link:
         response_timeout: float = 30,
         backoff_first: float = BACKOFF_FIRST,
         security: SecurityConfig | None = None,
+        boot_again_after_reset: bool = True,
     ) -> None:
         self.cp = charge_point
+        self._boot_again_after_reset = boot_again_after_reset
         self.url = f"{csms_url.rstrip('/')}/{charge_point.id}"
         self._security = security or SecurityConfig()
         self._on_frame = on_frame
@@ -66,7 +70,7 @@ class Link:
             self._on_state(text)
 
     async def run(self) -> None:
-        """Stay connected until cancelled."""
+        """Stay connected until cancelled, or until a reset when the process restarts for it."""
         attempt = 0
         while True:
             self._state(f"connecting to {self.url}")
@@ -95,6 +99,8 @@ class Link:
             finally:
                 self.cp.on_link(False)
             if self.cp.reboot_requested.is_set():
+                if not self._boot_again_after_reset:
+                    return
                 self.cp.restart()
                 continue
             delay = backoff_delay(attempt, first=self._backoff_first)
