@@ -8,6 +8,7 @@ before sending and after receiving stays outside every round trip.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import statistics
@@ -22,6 +23,9 @@ from cp_pi.csms.server import CentralSystem, FrameRecord
 ROOT = Path(__file__).resolve().parent.parent
 
 CALL, CALLRESULT = 2, 3
+
+#: prctl(2) option: the signal the kernel sends a process when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,18 @@ class CsmsWatch:
         await self.until(lambda: len(self.calls[action]) >= count, timeout)
 
 
+def _die_with_the_benchmark() -> None:
+    """In the child before exec: SIGTERM it when the benchmark ends, however it ends.
+
+    ``finally`` blocks stop the children on an exception or Ctrl-C, but not when the benchmark
+    itself is killed; the kernel's parent-death signal (Linux, by hand through ctypes: the
+    standard library has no binding) covers that too, so no charge point outlives a run.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+
 class Child:
     """A process under measurement; its output goes to a file, shown if it fails."""
 
@@ -105,6 +121,7 @@ class Child:
                 stdin=pipe if control else asyncio.subprocess.DEVNULL,
                 stdout=pipe if control else output,
                 stderr=output,
+                preexec_fn=_die_with_the_benchmark,
             )
         return cls(process, log)
 
