@@ -20,7 +20,7 @@ from cp_pi import __version__
 from cp_pi.bench.csms_ops import csms_ops
 from cp_pi.bench.server import BenchServer
 from cp_pi.config import Settings
-from cp_pi.csms.server import CentralSystem
+from cp_pi.csms.server import SERVING_JOURNAL_LIMIT, CentralSystem
 from cp_pi.hardware.connector import ConnectorHardware
 from cp_pi.hardware.factory import make_pin_factory
 from cp_pi.hardware.meter import EnergyMeter, NoMeter
@@ -142,7 +142,9 @@ async def running_station(
                 "config error: csms_url: required on real pins (the embedded CSMS is mock-only)"
             )
         if csms_url is None:
-            station.csms = CentralSystem(host="127.0.0.1", port=0)
+            station.csms = CentralSystem(
+                host="127.0.0.1", port=0, journal_limit=SERVING_JOURNAL_LIMIT
+            )
             await station.csms.start()
             csms_url = station.csms.url
         if bench or (bench is None and station.rig is not None):

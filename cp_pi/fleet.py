@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from cp_pi.app import Station, StationError, running_station, stopped_by_signals
 from cp_pi.config import Settings
-from cp_pi.csms.server import CentralSystem
+from cp_pi.csms.server import SERVING_JOURNAL_LIMIT, CentralSystem
 from cp_pi.station.connector import Connector, Transaction
 from cp_pi.store import StoreError
 from cp_pi.tasks import cancel_and_wait
@@ -357,6 +357,6 @@ async def _central_system(csms_url: str | None, fleet: Fleet) -> AsyncIterator[s
     if csms_url is not None:
         yield csms_url
         return
-    async with CentralSystem(host="127.0.0.1", port=0) as csms:
+    async with CentralSystem(host="127.0.0.1", port=0, journal_limit=SERVING_JOURNAL_LIMIT) as csms:
         fleet.say(f"embedded central system at {csms.url}")
         yield csms.url

@@ -1,8 +1,10 @@
-"""What the central system remembers: every frame in order, transactions, meter values.
+"""What the central system remembers: frames in order, transactions, meter values.
 
 Tests and the demo prove behaviour from this record ("StopTransaction came after the
 CALLRESULT"), so frames are kept as they crossed the wire, malformed ones included, and a
-waiter wakes on each new one instead of polling.
+waiter wakes on each new one instead of polling. A central system that serves for days keeps
+only the newest frames; positions in the record stay those of the whole history, so a mark
+taken before old frames are forgotten still means "from here on".
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from cp_pi.ocpp16.errors import CALL, CALLERROR, CALLRESULT
 from cp_pi.ocpp16.wire import redact
@@ -23,7 +26,8 @@ Direction = Literal["rx", "tx"]
 
 
 # eq=False: a record is one event; `frames.index(record)` must find that event, not a twin.
-@dataclass(frozen=True, eq=False)
+# Slots: a busy central system holds tens of thousands of these.
+@dataclass(frozen=True, eq=False, slots=True)
 class FrameRecord:
     """One frame; "rx" was received from the charge point, "tx" sent to it."""
 
@@ -59,7 +63,11 @@ class Misbehaviour:
     code: str | None
 
 
-@dataclass
+StartKey = tuple[str, int, str, str, int]
+"""(charge point, connector, idTag, timestamp, meterStart): what makes two StartTransactions one."""
+
+
+@dataclass(slots=True)
 class TransactionRecord:
     """A transaction as the charge point reported it; timestamps are the charge point's."""
 
@@ -74,7 +82,7 @@ class TransactionRecord:
     """As sent; OCPP reads an absent reason as "Local"."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MeterValuesRecord:
     charge_point_id: str
     connector_id: int
@@ -82,11 +90,66 @@ class MeterValuesRecord:
     meter_value: list[dict[str, Any]] = field(default_factory=list)
 
 
-class FrameJournal:
-    """Every frame in order, and a way to wait for one that may not have arrived yet."""
+class RecentFrames(Sequence[FrameRecord]):
+    """The newest frames, each at its position among every frame ever recorded.
 
-    def __init__(self) -> None:
-        self.frames: list[FrameRecord] = []
+    `len()` is the position the next frame will take (the mark callers pass as `after=`), not
+    how many frames are kept; indexing, slicing and `index()` speak in the same positions, and
+    iteration yields the kept frames. Asking for a forgotten position is an IndexError.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError(f"a frame limit must be at least 1, not {limit}")
+        self._kept: deque[FrameRecord] = deque(maxlen=limit)
+        self.forgotten = 0
+        """How many frames dropped out: the position of the oldest frame still kept."""
+
+    def append(self, entry: FrameRecord) -> None:
+        if len(self._kept) == self._kept.maxlen:
+            self.forgotten += 1
+        self._kept.append(entry)
+
+    def __len__(self) -> int:
+        return self.forgotten + len(self._kept)
+
+    def __iter__(self) -> Iterator[FrameRecord]:
+        return iter(self._kept)
+
+    def __reversed__(self) -> Iterator[FrameRecord]:
+        return reversed(self._kept)
+
+    @overload
+    def __getitem__(self, index: int) -> FrameRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[FrameRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> FrameRecord | list[FrameRecord]:
+        if isinstance(index, slice):
+            return [self[p] for p in range(len(self))[index] if p >= self.forgotten]
+        position = index + len(self) if index < 0 else index
+        if not 0 <= position < len(self):
+            raise IndexError(f"no frame at position {index}; the next is {len(self)}")
+        if position < self.forgotten:
+            raise IndexError(f"frame {position} is forgotten; the oldest kept is {self.forgotten}")
+        return self._kept[position - self.forgotten]
+
+    def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
+        for position in range(len(self))[start:stop]:
+            if position >= self.forgotten and self[position] is value:
+                return position
+        raise ValueError("not among the kept frames")
+
+
+class FrameJournal:
+    """The frames in order, and a way to wait for one that may not have arrived yet.
+
+    `limit` bounds how many frames are kept, the oldest forgotten first; None keeps them all.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.frames = RecentFrames(limit)
         self.on_record: Callable[[FrameRecord], None] | None = None
         self._changed = asyncio.Event()
 
@@ -99,7 +162,9 @@ class FrameJournal:
             raw,
         )
         self.frames.append(entry)
-        log.info("%s", entry.summary())
+        # Checked first: building the summary of every frame, unseen, costs a busy fleet dear.
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s", entry.summary())
         if self.on_record is not None:
             try:
                 self.on_record(entry)
@@ -120,14 +185,20 @@ class FrameJournal:
     async def wait_for(
         self, match: Callable[[FrameRecord], bool], *, after: int, timeout: float, what: str
     ) -> FrameRecord:
-        """The first record at index >= `after` that matches, waiting for it if needed."""
-        index = max(after, 0)
+        """The first record at position >= `after` that matches, waiting for it if needed.
+
+        Frames forgotten before they were looked at are skipped: the search goes on from the
+        oldest one kept. Only a limit smaller than the frames arriving while a waiter sleeps
+        could hide the one it waits for.
+        """
+        position = after
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    while index < len(self.frames):
-                        entry = self.frames[index]
-                        index += 1
+                    position = max(position, self.frames.forgotten)
+                    while position < len(self.frames):
+                        entry = self.frames[position]
+                        position += 1
                         if match(entry):
                             return entry
                     await self.changed()

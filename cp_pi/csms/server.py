@@ -3,6 +3,7 @@
 It is the default CSMS of the demo, the bench page and the charge point's own test suite, so
 it answers deterministically (transaction ids 1, 2, 3...; tags Accepted unless a list is set),
 keeps every frame, and lets a caller await what the charge point sends instead of polling.
+Serving a fleet for days, it keeps only the newest frames and meter values (`journal_limit`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from http import HTTPStatus
 from ssl import SSLContext
@@ -28,6 +30,8 @@ from cp_pi.csms.records import (
     FrameRecord,
     MeterValuesRecord,
     Misbehaviour,
+    RecentFrames,
+    StartKey,
     TransactionRecord,
 )
 from cp_pi.csms.session import CallErrorReceived, ChargePointSession, InvalidAnswer
@@ -46,6 +50,10 @@ log = logging.getLogger("cp_pi.csms")
 
 SUBPROTOCOL = Subprotocol("ocpp1.6")
 
+SERVING_JOURNAL_LIMIT = 10_000
+"""Frames kept by a central system that serves for days (`cp-pi csms`, the one embedded in
+`cp-pi run` and `cp-pi fleet`): about 6 MiB, enough for the bench and the log to look back on."""
+
 BootStatus = Literal["Accepted", "Pending", "Rejected"]
 Payload = dict[str, Any]
 
@@ -61,7 +69,12 @@ class CentralSystem:
         *,
         ssl: SSLContext | None = None,
         passwords: Mapping[str, str] | None = None,
+        journal_limit: int | None = None,
     ) -> None:
+        """`journal_limit` bounds the frames kept, and the meter-value reports too: as many
+        reports as frames, so every MeterValues the journal still shows has its report (a
+        report weighs less than its frame). None keeps everything, as tests and the demo need.
+        """
         self.host = host
         self.ssl = ssl
         """Serve wss:// with this context (security profile 2), ws:// when None."""
@@ -73,12 +86,14 @@ class CentralSystem:
         self.heartbeat_interval = heartbeat_interval
         self.boot_status: BootStatus = boot_status
         self.transactions: dict[int, TransactionRecord] = {}
+        self.transaction_ids: dict[StartKey, int] = {}
+        """Each StartTransaction answered, so one resent finds its id without a search."""
         self.statuses: dict[tuple[str, int], tuple[str, str]] = {}
         """(charge point, connector) -> latest (status, errorCode)."""
-        self.meter_values: list[MeterValuesRecord] = []
+        self.meter_values: deque[MeterValuesRecord] = deque(maxlen=journal_limit)
         self.misbehaviour: dict[str, list[Misbehaviour]] = {}
         """Action -> what to do with its next CALLs instead of answering (tests of retries)."""
-        self.journal = FrameJournal()
+        self.journal = FrameJournal(journal_limit)
         self._sessions: dict[str, ChargePointSession] = {}
         self._server: Server | None = None
         self._closing: set[asyncio.Task[None]] = set()
@@ -154,8 +169,11 @@ class CentralSystem:
     # -- the record -----------------------------------------------------------------------------
 
     @property
-    def frames(self) -> list[FrameRecord]:
-        """Every frame of every charge point, in the order they crossed the websocket."""
+    def frames(self) -> RecentFrames:
+        """The frames of every charge point, in the order they crossed the websocket.
+
+        Positions count from the first frame ever, kept or not: `len(frames)` marks "from here".
+        """
         return self.journal.frames
 
     @property
@@ -183,7 +201,7 @@ class CentralSystem:
         after: int = 0,
         timeout: float = 10,
     ) -> FrameRecord:
-        """The first CALL `action` from `cp_id` at index >= `after`, recorded or still to come."""
+        """The first CALL `action` from `cp_id` at position >= `after`, recorded or to come."""
 
         def match(entry: FrameRecord) -> bool:
             return (
@@ -339,7 +357,9 @@ def _credentials_match(request: Request, cp_id: str, expected: str | None) -> bo
 
 async def run_csms(host: str, port: int, authorized_tags: Collection[str] | None) -> int:
     """Serve until cancelled; 1 when the address cannot be bound."""
-    csms = CentralSystem(host=host, port=port, authorized_tags=authorized_tags)
+    csms = CentralSystem(
+        host=host, port=port, authorized_tags=authorized_tags, journal_limit=SERVING_JOURNAL_LIMIT
+    )
     try:
         await csms.start()
     except OSError as error:

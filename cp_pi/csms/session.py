@@ -194,23 +194,16 @@ class ChargePointSession(Ocpp16Peer):
     def _on_start_transaction(
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any
     ) -> call_result.StartTransaction:
-        transactions = self._central.transactions
-        for known_id, known in transactions.items():
-            if (known.charge_point_id, known.connector_id, known.id_tag, known.started_at) == (
-                self.id,
-                connector_id,
-                id_tag,
-                timestamp,
-            ) and known.meter_start == meter_start:
-                # The same StartTransaction again: its answer was lost and the charge point
-                # resent it (OCPP 1.6 section 3.7). One transaction, one id.
-                return call_result.StartTransaction(
-                    transaction_id=known_id, id_tag_info=self._id_tag_info(id_tag)
-                )
-        transaction_id = max(transactions, default=0) + 1
-        transactions[transaction_id] = TransactionRecord(
-            self.id, connector_id, id_tag, meter_start, started_at=timestamp
-        )
+        ids = self._central.transaction_ids
+        key = (self.id, connector_id, id_tag, timestamp, meter_start)
+        # A StartTransaction seen before was resent because its answer was lost (OCPP 1.6
+        # section 3.7): one transaction, one id.
+        transaction_id = ids.get(key)
+        if transaction_id is None:
+            transaction_id = ids[key] = len(ids) + 1
+            self._central.transactions[transaction_id] = TransactionRecord(
+                self.id, connector_id, id_tag, meter_start, started_at=timestamp
+            )
         return call_result.StartTransaction(
             transaction_id=transaction_id, id_tag_info=self._id_tag_info(id_tag)
         )

@@ -1,13 +1,20 @@
-"""The frame record: every frame, both directions, in order, malformed ones included."""
+"""The frame record: every frame, both directions, in order, malformed ones included; with a
+limit, the newest frames at the positions they took in the whole history."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
 import pytest
 from ocpp.v16 import call
 
-from cp_pi.csms.records import FrameRecord
+from cp_pi.csms.records import FrameJournal, FrameRecord
 from cp_pi.csms.server import CallErrorReceived, CentralSystem
 
 from .helpers import CP_ID, SmallChargePoint, callerror
@@ -78,5 +85,98 @@ async def test_an_observer_sees_each_frame_as_it_is_recorded(
     seen: list[FrameRecord] = []
     csms.on_record = seen.append
     await cp.boot()
-    assert seen == csms.frames
+    assert seen == list(csms.frames)
     assert len(seen) == 2
+
+
+def heartbeat(journal: FrameJournal, unique_id: str) -> FrameRecord:
+    return journal.record(CP_ID, "rx", f'[2,"{unique_id}","Heartbeat",{{}}]')
+
+
+def heartbeats(journal: FrameJournal, count: int) -> list[FrameRecord]:
+    return [heartbeat(journal, f"hb-{n}") for n in range(count)]
+
+
+def unique_id(wanted: str) -> Callable[[FrameRecord], bool]:
+    return lambda record: record.frame[1] == wanted
+
+
+async def test_a_limited_journal_keeps_the_newest_frames_at_their_positions() -> None:
+    journal = FrameJournal(limit=3)
+    recorded = heartbeats(journal, 5)
+    frames = journal.frames
+    assert list(frames) == recorded[2:]
+    assert (len(frames), frames.forgotten) == (5, 2)
+    assert [frames[p] for p in (2, 3, 4)] == recorded[2:]
+    assert frames[-1] is recorded[4]
+    assert frames[3:] == recorded[3:]
+    assert frames[:4] == recorded[2:4]
+    assert frames.index(recorded[3]) == 3
+    with pytest.raises(IndexError, match="forgotten"):
+        frames[1]
+    with pytest.raises(ValueError, match="not among the kept frames"):
+        frames.index(recorded[0])
+
+
+async def test_a_journal_without_a_limit_forgets_nothing() -> None:
+    journal = FrameJournal()
+    recorded = heartbeats(journal, 5)
+    assert list(journal.frames) == recorded
+    assert journal.frames.forgotten == 0
+
+
+async def test_a_waiter_from_before_frames_were_forgotten_finds_a_later_one() -> None:
+    journal = FrameJournal(limit=2)
+    heartbeats(journal, 2)
+    mark = len(journal.frames)
+    waiting = asyncio.create_task(
+        journal.wait_for(unique_id("wanted"), after=mark, timeout=5, what="the wanted frame")
+    )
+    await asyncio.sleep(0)  # one turn of the loop: the waiter looks, finds nothing, sleeps
+    assert not waiting.done()
+    heartbeats(journal, 3)  # the mark and the frame after it drop out
+    wanted = heartbeat(journal, "wanted")
+    assert await waiting is wanted
+    assert journal.frames.forgotten > mark
+    assert journal.frames.index(wanted) == mark + 3
+
+
+async def test_waiting_after_a_forgotten_position_starts_at_the_oldest_kept() -> None:
+    journal = FrameJournal(limit=2)
+    recorded = heartbeats(journal, 4)
+    found = await journal.wait_for(
+        lambda record: record.is_call("Heartbeat"), after=1, timeout=1, what="a Heartbeat"
+    )
+    assert found is recorded[2]
+
+
+@contextmanager
+def calls_of(function: Callable[..., Any]) -> Iterator[list[FrameType]]:
+    """Every call of `function` made in the block, seen through the interpreter's profiler."""
+    seen: list[FrameType] = []
+
+    def profile(frame: FrameType, event: str, _: Any) -> None:
+        if event == "call" and frame.f_code is function.__code__:
+            seen.append(frame)
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        yield seen
+    finally:
+        sys.setprofile(previous)
+
+
+@pytest.mark.parametrize(
+    ("level", "summaries"), [(logging.INFO, 1), (logging.WARNING, 0)], ids=["shown", "hidden"]
+)
+async def test_a_frame_is_summarised_only_when_the_log_shows_it(
+    caplog: pytest.LogCaptureFixture, level: int, summaries: int
+) -> None:
+    journal = FrameJournal()
+    with caplog.at_level(level, logger="cp_pi.csms"), calls_of(FrameRecord.summary) as built:
+        recorded = heartbeat(journal, "hb-1")
+    assert len(built) == summaries
+    assert list(journal.frames) == [recorded]
+    lines = [r.getMessage() for r in caplog.records if r.name == "cp_pi.csms"]
+    assert lines == [recorded.summary()] * summaries

@@ -7,6 +7,7 @@ import logging
 import re
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,10 @@ from ocpp.v16 import call
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 
+from cp_pi.csms.records import FrameRecord
 from cp_pi.csms.server import CentralSystem, run_csms
+from tests.conftest import CP_ID as STATION_ID
+from tests.conftest import booted, fast_settings
 
 from .helpers import CP_ID, OCPP16, SmallChargePoint, connected
 
@@ -252,6 +256,27 @@ async def test_a_restarted_central_system_listens_on_the_same_url(csms: CentralS
     assert csms.url == url
     async with connected(csms) as cp:
         assert (await cp.boot()).status == "Accepted"
+
+
+async def test_a_limited_central_system_keeps_the_newest_frames_of_a_busy_charge_point(
+    tmp_path: Path,
+) -> None:
+    limit = 10
+    async with CentralSystem(port=0, journal_limit=limit) as csms:
+        settings = fast_settings(tmp_path, csms.url)
+        async with booted(settings, csms, wait_for_boot=True, response_timeout=5):
+            beats: list[FrameRecord] = []
+            for _ in range(limit):
+                mark = len(csms.frames)
+                assert await csms.trigger_message(STATION_ID, "Heartbeat") == {"status": "Accepted"}
+                beats.append(await csms.wait_for_call(STATION_ID, "Heartbeat", after=mark))
+                assert csms.frames.index(beats[-1]) >= mark
+            kept = list(csms.frames)
+            assert len(kept) == limit
+            assert len(csms.frames) >= 4 * limit  # TriggerMessage, answer, Heartbeat, answer
+            assert csms.frames.forgotten == len(csms.frames) - limit
+            assert beats[-1] in kept
+            assert beats[0] not in kept
 
 
 class _ListeningUrl(logging.Handler):

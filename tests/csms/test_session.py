@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from ocpp.exceptions import TypeConstraintViolationError
@@ -10,7 +11,7 @@ from ocpp.v16 import call
 
 from cp_pi.csms.server import CallErrorReceived, CentralSystem, InvalidAnswer
 
-from .helpers import CP_ID, SmallChargePoint, callerror, callresult
+from .helpers import CP_ID, SmallChargePoint, callerror, callresult, connected
 
 
 def assert_recent_utc(timestamp: str) -> None:
@@ -19,13 +20,16 @@ def assert_recent_utc(timestamp: str) -> None:
     assert abs(datetime.now(UTC) - moment) < timedelta(minutes=1)
 
 
-async def start(cp: SmallChargePoint, id_tag: str, connector_id: int = 1, meter: int = 0) -> int:
+async def start(
+    cp: SmallChargePoint,
+    id_tag: str,
+    connector_id: int = 1,
+    meter: int = 0,
+    timestamp: str = "2025-01-01T10:00:00Z",
+) -> int:
     result = await cp.send(
         call.StartTransaction(
-            connector_id=connector_id,
-            id_tag=id_tag,
-            meter_start=meter,
-            timestamp="2025-01-01T10:00:00Z",
+            connector_id=connector_id, id_tag=id_tag, meter_start=meter, timestamp=timestamp
         )
     )
     transaction_id: int = result.transaction_id
@@ -97,6 +101,43 @@ async def test_transactions_are_numbered_from_one_and_recorded(
     assert (running.id_tag, running.meter_stop, running.reason) == ("TAG-B", None, None)
 
 
+async def test_a_resent_start_transaction_gets_the_same_id(
+    csms: CentralSystem, cp: SmallChargePoint
+) -> None:
+    first = await start(cp, "TAG", meter=100)
+    # The answer was lost with the link; the charge point sends the same request again.
+    async with connected(csms) as reconnected:
+        assert await start(reconnected, "TAG", meter=100) == first
+    assert list(csms.transactions) == [first]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"connector_id": 2},
+        {"id_tag": "OTHER"},
+        {"meter": 101},
+        {"timestamp": "2025-01-01T10:00:01Z"},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+async def test_a_start_differing_in_any_field_is_a_new_transaction(
+    csms: CentralSystem, cp: SmallChargePoint, change: dict[str, Any]
+) -> None:
+    same: dict[str, Any] = {"id_tag": "TAG", "connector_id": 1, "meter": 100}
+    first = await start(cp, **same)
+    assert await start(cp, **(same | change)) == first + 1
+    assert len(csms.transactions) == 2
+
+
+async def test_the_same_start_from_another_charge_point_is_a_new_transaction(
+    csms: CentralSystem, cp: SmallChargePoint
+) -> None:
+    first = await start(cp, "TAG")
+    async with connected(csms, "cp-2") as other:
+        assert await start(other, "TAG") == first + 1
+
+
 async def test_a_transaction_with_an_unknown_tag_gets_an_id_and_invalid(
     csms: CentralSystem, cp: SmallChargePoint
 ) -> None:
@@ -153,6 +194,15 @@ async def test_meter_values_are_recorded_as_sent(csms: CentralSystem, cp: SmallC
     assert (record.charge_point_id, record.connector_id) == (CP_ID, 1)
     assert record.transaction_id == transaction_id
     assert record.meter_value == [sample]
+
+
+async def test_a_limited_central_system_keeps_the_newest_meter_values() -> None:
+    async with CentralSystem(port=0, journal_limit=2) as csms, connected(csms) as cp:
+        for wh in (100, 200, 300):
+            sample = {"timestamp": "2025-01-01T10:30:00Z", "sampledValue": [{"value": str(wh)}]}
+            await cp.send(call.MeterValues(connector_id=1, meter_value=[sample]))
+        readings = [r.meter_value[0]["sampledValue"][0]["value"] for r in csms.meter_values]
+    assert readings == ["200", "300"]
 
 
 async def test_data_transfer_knows_no_vendor(cp: SmallChargePoint) -> None:
