@@ -12,15 +12,13 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpiozero.pins.mock import MockFactory
 
 from cp_pi import __version__
-from cp_pi.bench.csms_ops import csms_ops
-from cp_pi.bench.server import BenchServer
+from cp_pi.bench.server import BenchServer, ExtraCommand
 from cp_pi.config import Settings
-from cp_pi.csms.server import SERVING_JOURNAL_LIMIT, CentralSystem
 from cp_pi.hardware.connector import ConnectorHardware
 from cp_pi.hardware.factory import make_pin_factory
 from cp_pi.hardware.meter import EnergyMeter, NoMeter
@@ -33,6 +31,9 @@ from cp_pi.station.connector import Connector
 from cp_pi.store import Store
 from cp_pi.systemd import Notifier
 from cp_pi.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from cp_pi.csms.server import CentralSystem
 
 log = logging.getLogger("cp_pi")
 
@@ -141,12 +142,19 @@ async def running_station(
             raise StationError(
                 "config error: csms_url: required on real pins (the embedded CSMS is mock-only)"
             )
+        bench_csms_ops: dict[str, ExtraCommand] | None = None
         if csms_url is None:
+            # Imported here: a charge point that has a central system of its own (the service's
+            # case) never loads the embedded one, and does not keep its code in memory.
+            from cp_pi.bench.csms_ops import csms_ops
+            from cp_pi.csms.server import SERVING_JOURNAL_LIMIT, CentralSystem
+
             station.csms = CentralSystem(
                 host="127.0.0.1", port=0, journal_limit=SERVING_JOURNAL_LIMIT
             )
             await station.csms.start()
             csms_url = station.csms.url
+            bench_csms_ops = csms_ops(station.csms, settings.charge_point_id)
         if bench or (bench is None and station.rig is not None):
             if station.rig is None:
                 raise StationError(
@@ -157,9 +165,7 @@ async def running_station(
                 station.rig,
                 host=settings.bench.host,
                 port=settings.bench.port,
-                extra_commands=(
-                    csms_ops(station.csms, settings.charge_point_id) if station.csms else None
-                ),
+                extra_commands=bench_csms_ops,
             )
             await station.bench.start()
         listeners = [f for f in (on_link_state, station.bench and station.bench.on_link_state) if f]

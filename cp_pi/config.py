@@ -55,6 +55,8 @@ UNLOCK_BUDGET = 9.0
 ENV_PREFIX = "CP_PI_"
 PIN_FACTORIES = ("lgpio", "rpigpio", "pigpio", "native", "mock")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: What a charge point id may be: it is the last segment of the CSMS URL.
+CHARGE_POINT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,48}$")
 
 #: GPIO numbers on the 40-pin header; GPIO0 and GPIO1 are the HAT ID EEPROM's I2C bus.
 FIRST_PIN = 2
@@ -325,7 +327,7 @@ class Settings(BaseSettings):
         extra="forbid",
     )
 
-    charge_point_id: str = Field(default="cp-pi-001", pattern=r"^[A-Za-z0-9._:-]{1,48}$")
+    charge_point_id: str = "cp-pi-001"
     #: Base URL of the central system; the charge point id is appended. None: embedded CSMS.
     csms_url: str | None = None
     #: gpiozero pin factory name: "lgpio", "rpigpio", "pigpio", "native", "mock"; None picks one.
@@ -341,6 +343,20 @@ class Settings(BaseSettings):
     bench: BenchConfig = Field(default_factory=BenchConfig)
     rig: RigConfig = Field(default_factory=RigConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+
+    @field_validator("charge_point_id")
+    @classmethod
+    def _usable_id(cls, charge_point_id: str) -> str:
+        # By hand rather than Field(pattern=...): that compiles the pattern with pydantic's Rust
+        # regex engine, whose code then stays resident (about 0.3 MiB) for this one field. The
+        # error is the one pydantic gives; fullmatch, as Python's "$" also matches before a "\n".
+        if CHARGE_POINT_ID.fullmatch(charge_point_id) is None:
+            raise PydanticCustomError(
+                "string_pattern_mismatch",
+                "String should match pattern '{pattern}'",
+                {"pattern": CHARGE_POINT_ID.pattern},
+            )
+        return charge_point_id
 
     @field_validator("csms_url")
     @classmethod

@@ -244,6 +244,18 @@ def test_a_fixed_cable_frees_the_default_lock_pins(charger: Charger) -> None:
             id="rig-lock-too-slow",
         ),
         pytest.param(
+            'charge_point_id = "cp 1"',
+            "charge_point_id",
+            "should match pattern '^[A-Za-z0-9._:-]{1,48}$'",
+            id="id-with-space",
+        ),
+        pytest.param(
+            'charge_point_id = "cp-1\\n"',
+            "charge_point_id",
+            "should match pattern",
+            id="id-with-trailing-newline",
+        ),
+        pytest.param(
             'csms_url = "http://csms.example.com"',
             "csms_url",
             "must start with ws:// or wss://",

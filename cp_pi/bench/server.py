@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,13 +65,17 @@ class BenchError(Exception):
         self.details = details
 
 
-def _page_files() -> dict[str, tuple[str, str]]:
-    """URL path -> (text, content type) for the files of ``static/``, read once."""
-    files: dict[str, tuple[str, str]] = {}
+def _page_files() -> dict[str, tuple[Traversable, str]]:
+    """URL path -> (file, content type) for the files of ``static/``.
+
+    Only the names are kept: a file is read when it is asked for, so that a charge point whose
+    page nobody opens does not hold the page's text in memory for as long as it runs.
+    """
+    files: dict[str, tuple[Traversable, str]] = {}
     for entry in (resources.files("cp_pi.bench") / "static").iterdir():
         extension = entry.name.rpartition(".")[2]
         if entry.is_file() and extension in _CONTENT_TYPES:
-            files[f"/{entry.name}"] = (entry.read_text(encoding="utf-8"), extension)
+            files[f"/{entry.name}"] = (entry, extension)
     files["/"] = files["/index.html"]
     return files
 
@@ -182,8 +187,8 @@ class BenchServer:
         if path == "/api/state":
             return _respond(connection, http.HTTPStatus.OK, json.dumps(self.state()), "json")
         if path in self._page:
-            text, kind = self._page[path]
-            return _respond(connection, http.HTTPStatus.OK, text, kind)
+            file, kind = self._page[path]
+            return _respond(connection, http.HTTPStatus.OK, file.read_text(encoding="utf-8"), kind)
         return _respond(connection, http.HTTPStatus.NOT_FOUND, "not found\n", "plain")
 
     # -- the websocket -------------------------------------------------------------------------
