@@ -146,3 +146,33 @@ async def test_a_reset_restarts_the_process_in_place_with_the_configuration_read
     assert process.returncode == 0, stderr.decode()
     assert b"reset: restarting the process" in stderr
     assert b"Traceback" not in stderr
+
+
+async def test_fleet_boots_against_its_embedded_central_system_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "fleet.log"  # a file, not a pipe: the log is not read while the fleet runs
+    with log.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            *CP_PI,
+            *("fleet", "--count", "5", "--rate", "100"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log_file,
+        )
+    assert process.stdout is not None
+    said: list[str] = []
+    try:
+        async with asyncio.timeout(60):
+            # The periodic summary tells when every charge point has booted.
+            while "booted 5/5" not in (said or [""])[-1]:
+                said.append((await process.stdout.readline()).decode())
+                assert said[-1], "the fleet ended before all five booted"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    said += rest.decode().splitlines()
+    assert process.returncode == 0, log.read_text()
+    assert said[0].startswith("embedded central system at ws://127.0.0.1:")
+    assert said[-1].startswith("final:")
+    assert "booted 5/5  connected 0" in said[-1]
+    assert "errors 0" in said[-1]
