@@ -136,8 +136,10 @@ class RecentFrames(Sequence[FrameRecord]):
         return self._kept[position - self.forgotten]
 
     def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
-        for position in range(len(self))[start:stop]:
-            if position >= self.forgotten and self[position] is value:
+        # Only the kept frames are looked at: a long history is not walked for each search.
+        positions = range(len(self))[start:stop]
+        for position, entry in enumerate(self._kept, start=self.forgotten):
+            if entry is value and position in positions:
                 return position
         raise ValueError("not among the kept frames")
 

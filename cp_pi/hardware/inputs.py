@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TypeVarTuple
 
 from gpiozero import DigitalInputDevice, Factory
 
 from cp_pi.config import ActiveLevel
 from cp_pi.core.reading import LockPosition
 
+Args = TypeVarTuple("Args")
 
-def call_on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
-    """Run ``callback`` on ``loop`` soon, from whichever thread a pin event came.
+
+def call_on_loop(
+    loop: asyncio.AbstractEventLoop, callback: Callable[[*Args], object], *args: *Args
+) -> None:
+    """Run ``callback(*args)`` on ``loop`` soon, from whichever thread a pin event came.
 
     lgpio reports edges on a thread of its own, which must go through the loop's self-pipe
     (``call_soon_threadsafe``); mock pins report on the loop's thread, where the self-pipe would
@@ -29,9 +34,9 @@ def call_on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) 
     except RuntimeError:
         running = None
     if running is loop:
-        loop.call_soon(callback)
+        loop.call_soon(callback, *args)
     elif not loop.is_closed():  # after interpreter exit there is nobody left to tell
-        loop.call_soon_threadsafe(callback)
+        loop.call_soon_threadsafe(callback, *args)
 
 
 class _DigitalInput:

@@ -112,7 +112,7 @@ class _Connector:
     def _watch(self, factory: MockFactory, pin: int, handler: Callable[[bool], None]) -> None:
         def on_level(on: bool) -> None:
             if not self._closed:
-                call_on_loop(self._loop, lambda: handler(on))
+                call_on_loop(self._loop, handler, on)
 
         watched = factory.pin(pin, pin_class=_WatchedPin, on_level=on_level)
         if not isinstance(watched, _WatchedPin):
