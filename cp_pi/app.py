@@ -183,6 +183,7 @@ async def running_station(
             security=settings.security,
             boot_again_after_reset=not restart_on_reset,
         )
+        station.charge_point.metering.start()  # clock-aligned readings
         station.link_task = asyncio.create_task(station.link.run(), name="link")
         station._tasks.append(station.link_task)
         yield station

@@ -17,12 +17,13 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from cp_pi.core.reading import ConnectorReading
-from cp_pi.core.status import ErrorCode, Status, charge_point_status
+from cp_pi.core.status import ErrorCode, Status, charge_point_status, status_info
 from cp_pi.core.unlock import UnlockStatus
 from cp_pi.ocpp16.wire import utc_now
 from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector
+from cp_pi.station.metering import Metering
 from cp_pi.station.outbox import Outbox, RetryPolicy
 from cp_pi.station.requests import CsmsRequests
 from cp_pi.station.transactions import Transactions
@@ -50,11 +51,14 @@ class ChargePoint:
         self.id = charge_point_id
         self.store = store
         self.boot_info = boot_info
-        self.connectors = {connector.id: connector for connector in connectors}
+        connectors_list = list(connectors)
+        self.connectors = {connector.id: connector for connector in connectors_list}
         self.configuration = ConfigurationKeys(
             store,
             number_of_connectors=len(self.connectors),
             has_lock=any(c.hardware.has_lock for c in self.connectors.values()),
+            # The measurand lists apply to every connector: only what all their meters measure.
+            measurands=frozenset.intersection(*(c.meter.measurands for c in connectors_list)),
             authorization_key=authorization_key,
         )
         self.authorization_cache = AuthorizationCache(store)
@@ -79,11 +83,18 @@ class ChargePoint:
         self._notified: dict[int, tuple[Status, ErrorCode]] = {}
         self._listeners: list[StateListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.metering = Metering(
+            store=store,
+            outbox=self.outbox,
+            configuration=self.configuration,
+            connectors=self.connectors,
+        )
         self._transactions = Transactions(
             store=store,
             outbox=self.outbox,
             configuration=self.configuration,
             authorization_cache=self.authorization_cache,
+            metering=self.metering,
             connectors=self.connectors,
             csms_reachable=lambda: self.csms_connected and self.registered,
             refresh=self.refresh,
@@ -91,7 +102,9 @@ class ChargePoint:
             supervise=self._supervise,
         )
         self.outbox.on_answer = self._transactions.on_answer
-        self._requests = CsmsRequests(self, transactions=self._transactions, spawn=self._spawn)
+        self._requests = CsmsRequests(
+            self, transactions=self._transactions, metering=self.metering, spawn=self._spawn
+        )
 
     # -- observation ---------------------------------------------------------------------------
 
@@ -153,9 +166,12 @@ class ChargePoint:
             if self.store.degraded is not None:
                 payload["info"] = "message store in memory"
         else:
-            reading = self.connectors[connector_id].hardware.reading()
+            connector = self.connectors[connector_id]
+            reading = connector.hardware.reading()
             if reading is not ConnectorReading.GOOD_CONNECTION:
                 payload["info"] = reading.value
+            elif info := status_info(connector.facts()):
+                payload["info"] = info
         self.outbox.send("StatusNotification", payload)
 
     def recover(self) -> None:
@@ -220,18 +236,15 @@ class ChargePoint:
             self._check_safety(connector)
 
     def _on_cable_removed(self, connector: Connector) -> None:
-        if connector.transaction is None:
+        """A transaction whose idTag was refused ends with its cable; others as configured."""
+        tx = connector.transaction
+        if tx is None:
             return
-        if self.configuration.get_bool("StopTransactionOnEVSideDisconnect"):
+        if tx.deauthorized or self.configuration.get_bool("StopTransactionOnEVSideDisconnect"):
             unlock = self.configuration.get_bool("UnlockConnectorOnEVSideDisconnect")
             self._spawn(self._transactions.stop(connector, "EVDisconnected", unlock=unlock))
         else:
-            self._spawn(self._suspend(connector))
-
-    async def _suspend(self, connector: Connector) -> None:
-        async with connector.busy:
-            await connector.hardware.open_contactor()
-        self.refresh()
+            self._spawn(self._transactions.suspend(connector))
 
     # -- local actions (RFID reader, bench) ----------------------------------------------------
 
@@ -301,4 +314,5 @@ class ChargePoint:
             connector.hardware.outputs_off()
             if connector.transaction is not None:
                 tasks.extend(connector.transaction.watchers)
+        await self.metering.close()
         await cancel_and_wait(tasks)

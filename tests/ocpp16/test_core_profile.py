@@ -217,17 +217,3 @@ async def test_trigger_message_answers_then_sends(station: Station, csms: Centra
     await call_index(csms, "BootNotification", after=start)
     answer = await csms.trigger_message(CP_ID, "DiagnosticsStatusNotification")
     assert answer == {"status": "NotImplemented"}
-
-
-async def test_ev_unplug_suspends_when_told_not_to_stop(
-    station: Station, csms: CentralSystem
-) -> None:
-    await csms.change_configuration(CP_ID, "StopTransactionOnEVSideDisconnect", "false")
-    await start_charging(station, csms)
-    start = mark(csms)
-    assert station.rig is not None
-    station.rig.unplug(1)
-    await status_reached(csms, "SuspendedEV", after=start)
-    assert not station.connectors[1].hardware.contactor_closed
-    assert station.rig.lock_engaged(1)
-    assert calls(csms, "StopTransaction", after=start) == []
