@@ -286,6 +286,7 @@ class Transactions:
                 meter_values(connector, tx, wh, "Sample.Periodic"),
                 transaction_ref=tx.ref,
             )
+            self._refresh()  # the meter reading and the queue changed: tell the listeners
 
     async def on_answer(self, message: QueuedMessage, result: dict[str, Any]) -> None:
         """The central system answered a transaction message: learn its idTagInfo and id."""
