@@ -338,6 +338,24 @@ async def test_tc_015_tc_016_reset_during_a_transaction_stops_it_and_boots_again
     await status_reached(csms, "Available", after=boot, connector=0)
 
 
+async def test_tc_034_an_unavailable_charge_point_stays_unavailable_after_a_power_cut(
+    make_station: StationFactory, csms: CentralSystem
+) -> None:
+    async with make_station():
+        start = mark(csms)
+        answer = await csms.change_availability(CP_ID, 0, "Inoperative")
+        assert answer == {"status": "Accepted"}
+        await status_reached(csms, "Unavailable", after=start, connector=0)
+        await status_reached(csms, "Unavailable", after=start, connector=1)
+    start = mark(csms)  # the process is gone: power back on
+    async with make_station(wait_for_boot=False):
+        boot = await call_index(csms, "BootNotification", after=start)
+        await status_reached(csms, "Unavailable", after=boot, connector=0)
+        await status_reached(csms, "Unavailable", after=boot, connector=1)
+        statuses = calls(csms, "StatusNotification", after=boot)
+        assert all(status["status"] == "Unavailable" for status in statuses)
+
+
 # -- configuration ----------------------------------------------------------------------------
 
 
