@@ -255,6 +255,9 @@ async def test_tc_027_remote_start_on_connector_0_is_rejected(
 ) -> None:
     start = mark(csms)
     assert (await csms.remote_start(CP_ID, TAG, connector_id=0)) == {"status": "Rejected"}
+    # Whatever the refused request started would be sent before the triggered Heartbeat.
+    assert (await csms.trigger_message(CP_ID, "Heartbeat")) == {"status": "Accepted"}
+    await call_index(csms, "Heartbeat", after=start)
     assert station.connectors[1].awaiting_tag is None
     assert calls(csms, "StatusNotification", after=start) == []
 
