@@ -83,6 +83,8 @@ class CentralSystem:
         self.port = port
         self.authorized_tags = authorized_tags
         """None accepts every tag; otherwise tags outside the collection are Invalid."""
+        self.tag_statuses: dict[str, str] = {}
+        """idTag -> its status (Blocked, Expired, ...), looked up before `authorized_tags`."""
         self.heartbeat_interval = heartbeat_interval
         self.boot_status: BootStatus = boot_status
         self.transactions: dict[int, TransactionRecord] = {}

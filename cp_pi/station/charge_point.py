@@ -88,6 +88,7 @@ class ChargePoint:
             outbox=self.outbox,
             configuration=self.configuration,
             connectors=self.connectors,
+            refresh=self.refresh,
         )
         self._transactions = Transactions(
             store=store,

@@ -50,12 +50,14 @@ class Metering:
         outbox: Outbox,
         configuration: ConfigurationKeys,
         connectors: dict[int, Connector],
+        refresh: Callable[[], None],
         now: Callable[[], datetime] = _wall_clock,
     ) -> None:
         self._store = store
         self._outbox = outbox
         self._configuration = configuration
         self._connectors = connectors
+        self._refresh = refresh
         self._now = now
         self._aligned: asyncio.Task[None] | None = None
         configuration.subscribe(self._on_configuration)
@@ -132,6 +134,7 @@ class Metering:
             kept = self._configuration.get_list("StopTxnSampledData")
             if kept:
                 tx.data.add(self.meter_value(connector, kept, "Sample.Periodic"))
+            self._refresh()  # the meter reading and the queue changed: tell the listeners
 
     def transaction_data(self, connector: Connector, tx: Transaction) -> list[dict[str, Any]]:
         """StopTransaction's transactionData: nothing when both StopTxn lists are empty (3.16.5)."""
