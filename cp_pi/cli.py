@@ -47,7 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     # (tests/test_cli_errors.py holds them to it); they are not imported, so --help stays instant.
     run = commands.add_parser("run", help="run the charge point (the service's command)")
     _config_flags(run)
-    run.add_argument("--mock", action="store_true", help="mock pins with the simulated rig")
+    run.add_argument(
+        "--mock",
+        action="store_true",
+        help="mock pins with the simulated rig (default: pin_factory of the configuration)",
+    )
     run.add_argument(
         "--csms-url",
         help="central system base URL, ws:// or wss:// (default: csms_url of the"
@@ -120,13 +124,16 @@ def _parser() -> argparse.ArgumentParser:
     csms.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
     csms.add_argument("--port", type=_port, default=9000, help="port (default: %(default)s)")
     csms.add_argument(
-        "--tag", action="append", dest="tags", help="authorized id tag (repeat; default: all)"
+        "--tag",
+        action="append",
+        dest="tags",
+        help="authorized id tag, repeat for more (default: every tag)",
     )
 
     fleet = commands.add_parser(
         "fleet", help="run many simulated charge points in one process (CSMS load tests)"
     )
-    fleet.add_argument("--count", type=int, required=True, help="how many charge points")
+    fleet.add_argument("--count", type=int, required=True, help="how many charge points (required)")
     fleet.add_argument("--csms-url", help="central system base URL (default: an embedded one)")
     fleet.add_argument(
         "--pattern",
