@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
         shift 2
         ;;
     -h | --help)
-        sed -n '2,23p' "$0"
+        sed -n '2,22p' "$0"
         exit 0
         ;;
     *)
