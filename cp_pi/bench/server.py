@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from cp_pi.hardware.rig import BenchRig, RigFault
+from cp_pi.listening import CannotListen
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.tasks import cancel_and_wait
 
@@ -115,9 +116,12 @@ class BenchServer:
                 " and its central system; use 127.0.0.1 unless the network is yours",
                 self.host,
             )
-        self._server = await serve(
-            self._handle, self.host, self.port, process_request=self._http, max_size=64 * 1024
-        )
+        try:
+            self._server = await serve(
+                self._handle, self.host, self.port, process_request=self._http, max_size=64 * 1024
+            )
+        except OSError as error:
+            raise CannotListen(self.host, self.port, error) from error
         self.port = self._server.sockets[0].getsockname()[1] if self.port == 0 else self.port
         self.cp.subscribe(self._state_changed)
         log.info("bench at %s (websocket %s/bench)", self.url, self.url.replace("http", "ws"))
