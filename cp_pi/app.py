@@ -165,6 +165,7 @@ async def running_station(
                 station.rig,
                 host=settings.bench.host,
                 port=settings.bench.port,
+                allowed_hosts=settings.bench.allowed_hosts,
                 extra_commands=bench_csms_ops,
             )
             await station.bench.start()
