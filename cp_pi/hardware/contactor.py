@@ -43,7 +43,8 @@ class Contactor:
         self._command = 0
         self.commanded_closed = False
         self.settling = False
-        self._switching = threading.Lock()
+        # Re-entrant: a pin wired straight back to an input may report its edge synchronously.
+        self._switching = threading.RLock()
         #: The reading that made :meth:`trip` open the contactor, until the next close.
         self.tripped: ConnectorReading | None = None
         self._aux = (
