@@ -118,7 +118,8 @@ class BenchServer:
         if reachable_from_network(self.host):
             log.warning(
                 "the bench listens on %s: anyone who can reach it can drive this charge point"
-                " and its central system; use 127.0.0.1 unless the network is yours",
+                " and its central system; use 127.0.0.1 unless the network is yours (and name"
+                " the bench in bench.allowed_hosts to reach it by another name)",
                 self.host,
             )
         self._server = await serve(
