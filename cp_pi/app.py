@@ -28,7 +28,7 @@ from cp_pi.ocpp16.link import Link
 from cp_pi.runlock import AlreadyRunning, RunLock
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.station.connector import Connector
-from cp_pi.store import Store
+from cp_pi.store import Store, watch_file
 from cp_pi.systemd import Notifier
 from cp_pi.tasks import cancel_and_wait
 
@@ -164,6 +164,7 @@ async def running_station(
                 station.rig,
                 host=settings.bench.host,
                 port=settings.bench.port,
+                allowed_hosts=settings.bench.allowed_hosts,
                 extra_commands=bench_csms_ops,
             )
             await station.bench.start()
@@ -189,6 +190,8 @@ async def running_station(
         station.charge_point.metering.start()  # clock-aligned readings
         station.link_task = asyncio.create_task(station.link.run(), name="link")
         station._tasks.append(station.link_task)
+        store_watch = watch_file(station.store, station.charge_point.refresh)
+        station._tasks.append(asyncio.create_task(store_watch, name="store file"))
         yield station
     finally:
         await shutdown(station)

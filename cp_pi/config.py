@@ -9,6 +9,7 @@ outside sources: stray ``CP_PI_*`` variables, the TOML file, and one plain line 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import sys
@@ -235,9 +236,41 @@ class ConnectorConfig(Strict):
     contactor: ContactorConfig = Field(default_factory=ContactorConfig)
 
 
+#: A DNS name: labels of letters, digits and inner hyphens, joined by dots.
+HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?")
+
+
 class BenchConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8180, ge=0, le=65535)
+    #: Names the bench answers to besides loopback ones (a DNS-rebinding page names its own).
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, names: list[str]) -> list[str]:
+        checked = []
+        for name in names:
+            bare = name.strip().lower()
+            if bare.startswith("[") and bare.endswith("]"):
+                bare = bare[1:-1]
+            if HOST_NAME.fullmatch(bare) is None and not _ip_address(bare):
+                raise PydanticCustomError(
+                    "host_name",
+                    "'{name}' is not a host name: give the name alone, without scheme, port or"
+                    " path, e.g. bench.example.lan or 192.168.1.20",
+                    {"name": name},
+                )
+            checked.append(bare)
+        return checked
+
+
+def _ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class RigConfig(Strict):

@@ -298,6 +298,12 @@ def test_a_fixed_cable_frees_the_default_lock_pins(charger: Charger) -> None:
         pytest.param(
             '[bench]\nport = "http"', "bench.port", "should be a valid integer", id="wrong-type"
         ),
+        pytest.param(
+            '[bench]\nallowed_hosts = ["bench.example.lan", "http://bench.example.lan:8180"]',
+            "bench.allowed_hosts",
+            "'http://bench.example.lan:8180' is not a host name: give the name alone",
+            id="allowed-host-with-scheme",
+        ),
     ],
 )
 def test_a_problem_in_the_file_is_one_line_naming_its_key(
@@ -306,6 +312,12 @@ def test_a_problem_in_the_file_is_one_line_naming_its_key(
     charger.write(toml + "\n")
 
     assert_one_problem(charger.problems(), key, reason)
+
+
+def test_allowed_bench_hosts_are_kept_as_names(charger: Charger) -> None:
+    charger.env["CP_PI_BENCH__ALLOWED_HOSTS"] = '["Bench.Example.LAN", "[fd00::5]", "10.0.0.2"]'
+
+    assert charger.load().bench.allowed_hosts == ["bench.example.lan", "fd00::5", "10.0.0.2"]
 
 
 def test_a_pin_used_by_two_connectors_names_both(charger: Charger) -> None:

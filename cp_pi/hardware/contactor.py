@@ -3,18 +3,21 @@
 The output says what was commanded; only the auxiliary contact says what the main contacts did.
 A contactor whose aux contact stays closed after the output dropped is welded: the cable is
 live, and the lock must stay engaged. Confirmation is awaited on the aux contact's events, not
-polled.
+polled. A safety trip may open it from a pin driver's thread (:meth:`trip`), so the command and
+the output level change together under one small lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 
 from gpiozero import Factory
 
 from cp_pi.config import ContactorConfig
+from cp_pi.core.reading import ConnectorReading
 from cp_pi.hardware import safety
 from cp_pi.hardware.inputs import AuxContact
 
@@ -30,6 +33,7 @@ class Contactor:
         pin_factory: Factory,
         loop: asyncio.AbstractEventLoop,
         on_change: Callable[[], None],
+        on_edge: Callable[[], object] | None = None,
     ) -> None:
         self._connector_id = connector_id
         self._config = config
@@ -39,6 +43,10 @@ class Contactor:
         self._command = 0
         self.commanded_closed = False
         self.settling = False
+        # Re-entrant: a pin wired straight back to an input may report its edge synchronously.
+        self._switching = threading.RLock()
+        #: The reading that made :meth:`trip` open the contactor, until the next close.
+        self.tripped: ConnectorReading | None = None
         self._aux = (
             None
             if config.feedback_pin is None
@@ -48,6 +56,7 @@ class Contactor:
                 pin_factory=pin_factory,
                 loop=loop,
                 on_change=self._aux_moved,
+                on_edge=on_edge,
             )
         )
         try:
@@ -68,8 +77,10 @@ class Contactor:
         Leaving it commanded lets ``reading()`` name the fault (CONTACTOR_FAILED_TO_CLOSE); the
         caller decides what to do next, normally :meth:`open`.
         """
-        self.commanded_closed = True
-        self._output.on()
+        with self._switching:
+            self.tripped = None
+            self.commanded_closed = True
+            self._output.on()
         logger.info("connector %d: contactor closing", self._connector_id)
         confirmed = await self._confirm(closed=True)
         if not confirmed:
@@ -90,8 +101,22 @@ class Contactor:
         return confirmed
 
     def outputs_off(self) -> None:
-        self.commanded_closed = False
-        self._output.off()
+        with self._switching:
+            self.commanded_closed = False
+            self._output.off()
+
+    def trip(self, reading: ConnectorReading) -> bool:
+        """Drop the output if it is commanded closed, naming why; True when it was.
+
+        Safe from any thread: a pin driver's edge handler calls it.
+        """
+        with self._switching:
+            if not self.commanded_closed:
+                return False
+            self.commanded_closed = False
+            self._output.off()
+            self.tripped = reading
+            return True
 
     def release(self) -> None:
         """Output off, then give the pins back."""

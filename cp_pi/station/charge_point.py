@@ -218,20 +218,23 @@ class ChargePoint:
         self.refresh()
 
     def _check_safety(self, connector: Connector) -> None:
-        """Energy stops at once when the lock chain can no longer be trusted while charging."""
-        reading = connector.hardware.reading()
-        if (
-            reading.stops_charging
-            and connector.transaction is not None
-            and connector.hardware.contactor_closed
-            and not connector.busy.locked()
-        ):
-            log.error("connector %d: %s while charging; stopping energy", connector.id, reading)
+        """The hardware stopped energy on its own when the lock chain could no longer be trusted
+        (:meth:`ConnectorHardware.supervise`); the transaction ends for it once no sequence holds
+        the connector."""
+        hardware = connector.hardware
+        hardware.supervise()
+        if hardware.tripped is None or connector.busy.locked():
+            return
+        reading = hardware.acknowledge_trip()
+        if connector.transaction is not None:
+            log.error(
+                "connector %d: %s while charging; ending the transaction", connector.id, reading
+            )
             self._spawn(self._transactions.stop(connector, "Other", unlock=False))
 
     async def _supervise(self, connector: Connector) -> None:
-        """While energy flows, look at the lock chain every second: a pin that fails to read
-        raises no edge event, and no charge may go on unwatched."""
+        """While energy flows, look every second for a trip the hardware made while a sequence
+        held the connector, so that no trip is left without its StopTransaction."""
         while True:
             await asyncio.sleep(SUPERVISION_PERIOD)
             self._check_safety(connector)
