@@ -209,7 +209,12 @@ class ChargePoint:
             and connector.hardware.contactor_closed
             and not connector.busy.locked()
         ):
-            log.error("connector %d: %s while charging; stopping energy", connector.id, reading)
+            log.error(
+                "connector %d: %s while charging; stopping energy and %s",
+                connector.id,
+                reading,
+                connector.transaction.name,
+            )
             self._spawn(self._transactions.stop(connector, "Other", unlock=False))
 
     async def _supervise(self, connector: Connector) -> None:
@@ -243,7 +248,7 @@ class ChargePoint:
             if tx.id_tag == id_tag:
                 self._spawn(self._transactions.stop(connector, "Local", id_tag=id_tag))
             else:
-                log.info("connector %d: tag %s does not own the transaction", connector_id, id_tag)
+                log.info("connector %d: tag %s does not own %s", connector_id, id_tag, tx.name)
             return
         self._spawn(self._transactions.authorize_and_start(connector, id_tag, check=True))
 

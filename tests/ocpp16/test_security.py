@@ -110,8 +110,8 @@ async def test_profile_2_good_certificate_and_key_connect(
 @pytest.mark.parametrize(
     ("problem", "log_line"),
     [
-        ("wrong CA", "certificate was refused: unable to get local issuer certificate"),
-        ("wrong password", "refused the credentials (HTTP 401)"),
+        ("wrong CA", "certificate not trusted (unable to get local issuer certificate;"),
+        ("wrong password", "password refused by 127.0.0.1"),
     ],
 )
 async def test_profile_2_failures_are_named_and_retried(
@@ -138,7 +138,7 @@ async def test_profile_2_failures_are_named_and_retried(
             lambda ca: ca.issue_cert("127.0.0.1", not_after=datetime.now(UTC) - timedelta(days=1)),
             "certificate has expired",
         ),
-        (lambda ca: ca.issue_cert("csms.example.com"), "mismatch"),
+        (lambda ca: ca.issue_cert("csms.example.com"), "not for 127.0.0.1 (wrong host)"),
     ],
     ids=["expired", "wrong hostname"],
 )
