@@ -303,7 +303,7 @@ async def _serve(settings: Settings) -> int:
                     log.warning("reset: restarting the process")
                 else:
                     notifier.stopping()
-                    _say_what_stopping_does(station, " and ".join(signals) or "request")
+                    _say_what_stopping_does(station, signals[0])
     finally:
         watchdog.cancel()
         notifier.close()

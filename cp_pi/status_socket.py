@@ -160,6 +160,8 @@ class StatusServer:
             self.path.unlink()  # left behind by a process that died
             return False
         writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
         return True
 
     async def stop(self) -> None:

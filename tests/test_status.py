@@ -20,7 +20,14 @@ import pytest
 
 from cp_pi import __version__
 from cp_pi.csms.server import CentralSystem
-from cp_pi.status_socket import SOCKET_NAME, StatusServer, may_ask, public_url, served_in
+from cp_pi.status_socket import (
+    SOCKET_NAME,
+    StatusServer,
+    ask,
+    may_ask,
+    public_url,
+    served_in,
+)
 from tests.bench.helpers import bench_client
 from tests.test_cli import CP_PI
 
@@ -249,3 +256,28 @@ async def test_strangers_are_refused_by_the_file_mode_and_by_their_credentials(
         assert json.loads(out) == {"status": "Available"}
     finally:
         await server.stop()
+
+
+async def test_a_socket_left_by_a_killed_charge_point_is_replaced(open_dir: Path) -> None:
+    path = open_dir / SOCKET_NAME
+    with socket.socket(socket.AF_UNIX) as left:
+        left.bind(str(path))  # bound, then the process "died": nobody listens
+    server = StatusServer(path, lambda: {"status": "Available"})
+    await server.start()
+    try:
+        assert await asyncio.to_thread(ask, path) == {"status": "Available"}
+    finally:
+        await server.stop()
+    assert not path.exists()
+
+
+async def test_a_file_in_the_sockets_place_is_left_alone_and_said(
+    open_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = open_dir / SOCKET_NAME
+    path.write_text("not a socket")
+    server = StatusServer(path, lambda: {"status": "Available"})
+    await server.start()
+    await server.stop()
+    assert path.read_text() == "not a socket"
+    assert f"status: cannot serve at {path} ({path} exists and is not a socket)" in caplog.text
