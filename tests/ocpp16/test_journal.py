@@ -4,9 +4,11 @@ failed connections in plain words, and the opt-in OCPP frame log."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import re
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from cp_pi.app import Station, running_station
 from cp_pi.config import LogConfig, load_settings
 from cp_pi.csms.server import CentralSystem
+from cp_pi.ocpp16.link import explain
 from cp_pi.ocpp16.wire import redact
 from tests.conftest import CP_ID, StationFactory, fast_settings
 from tests.ocpp16.helpers import LogWatch, until
@@ -91,6 +94,25 @@ async def test_a_wss_url_to_a_plain_server_is_named_as_such(
             await log_watch.seen(line)
     said = [line for line in log_watch.lines if line.startswith("link: cannot connect: TLS")]
     assert all(re.search(r"; next attempt at \d\d:\d\d:\d\d \(in ", line) for line in said)
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            "host name csms.example not found (check csms_url, DNS and the network)",
+        ),
+        (TimeoutError(), "timed out: no answer from csms.example:443"),
+        (
+            OSError(errno.ENETUNREACH, "Network is unreachable"),
+            "csms.example:443 cannot be reached: Network is unreachable (is the network up?)",
+        ),
+    ],
+    ids=["name not found", "timeout", "no network"],
+)
+def test_failures_that_need_a_broken_network_are_said_plainly(error: OSError, said: str) -> None:
+    assert explain(error, "wss://csms.example/ocpp/cp-1").startswith(said)
 
 
 def frame_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
