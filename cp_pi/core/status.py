@@ -80,6 +80,15 @@ def connector_status(facts: ConnectorFacts) -> tuple[Status, ErrorCode]:
     return Status.AVAILABLE, error
 
 
+_TAKES_NEW_TRANSACTION = frozenset({Status.AVAILABLE, Status.PREPARING, Status.FINISHING})
+
+
+def takes_new_transaction(status: Status) -> bool:
+    """A connector in this status may start a transaction; not when it is Unavailable, Faulted,
+    or already busy with one (OCPP 1.6 sections 4.9 and 5.11)."""
+    return status in _TAKES_NEW_TRANSACTION
+
+
 def charge_point_status(*, operative: bool, degraded: bool = False) -> tuple[Status, ErrorCode]:
     """Connector 0 (the charge point as a whole) is only Available, Unavailable or Faulted.
 

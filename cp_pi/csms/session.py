@@ -256,4 +256,7 @@ class ChargePointSession(Ocpp16Peer):
 
     def _id_tag_info(self, id_tag: str) -> IdTagInfo:
         tags = self._central.authorized_tags
-        return IdTagInfo(status="Accepted" if tags is None or id_tag in tags else "Invalid")
+        return IdTagInfo(
+            status="Accepted" if tags is None or id_tag in tags else "Invalid",
+            parent_id_tag=self._central.parent_id_tags.get(id_tag),
+        )

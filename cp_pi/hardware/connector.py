@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 from gpiozero import Factory
 
 from cp_pi.config import ConnectorConfig, LockKind
+from cp_pi.core.healing import heal_pauses
 from cp_pi.core.reading import (
     ConnectorReading,
     LockOutcome,
@@ -49,6 +50,8 @@ class ConnectorHardware:
         changed = self._input_changed
         self._loop = loop
         self._debounce = config.proximity_debounce
+        lock = config.lock
+        self._heal_pauses = (max(lock.heal_pause, lock.pause), lock.heal_pause_max)
         self._settling: asyncio.TimerHandle | None = None
         with ExitStack() as undo:
             self._proximity = ProximitySensor(
@@ -127,6 +130,11 @@ class ConnectorHardware:
     def lock_drives(self) -> int:
         return 0 if self._lock is None else self._lock.drives
 
+    def heal_pauses(self) -> Iterator[float]:
+        """The pauses before each retry to bring a faulted lock back: growing, and never
+        shorter than the coil's own rest between drives."""
+        return heal_pauses(*self._heal_pauses)
+
     def snapshot(self) -> PinSnapshot:
         lock = self._lock
         contactor = self._contactor
@@ -191,15 +199,35 @@ class ConnectorHardware:
             )
         return None
 
-    async def close_contactor(self) -> bool:
-        """Close the contactor once the lock holds the plug; False when refused or unconfirmed."""
+    async def close_contactor(self, *, empty_socket_test: bool = False) -> bool:
+        """Close the contactor once the lock holds the plug; False when refused or unconfirmed.
+
+        A socket with no cable in it is never energised: the cable is looked at here, at the
+        moment of closing, whatever the caller saw before. Only the installer's self-test closes
+        an empty socket on purpose (``empty_socket_test``), since no vehicle may be connected
+        while it cycles the contactor.
+        """
         async with self._busy:
             if self._lock is not None and not self._lock_engaged(self._lock):
                 logger.warning(
                     "connector %d: contactor not closed: the lock is not engaged", self.connector_id
                 )
                 return False
+            if not empty_socket_test and not self.cable_in:
+                logger.warning("connector %d: contactor not closed: no cable", self.connector_id)
+                return False
             return await self._contactor.close()
+
+    @property
+    def cable_in(self) -> bool:
+        """Both the debounced and the live proximity level say a cable is in: what energy
+        needs, where :attr:`cable_present` (debounced only) is what statuses need."""
+        try:
+            live = self._proximity.cable_present
+        except Exception:  # each backend raises its own type; unknown counts as no cable
+            logger.exception("connector %d: proximity unreadable", self.connector_id)
+            return False
+        return live and self._cable
 
     def _lock_engaged(self, lock: LockActuator) -> bool:
         try:

@@ -6,8 +6,15 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from cp_pi.core.reading import ConnectorReading
-from cp_pi.core.status import ConnectorFacts, ErrorCode, Status, connector_status
+from cp_pi.core.healing import LockCare, lock_care
+from cp_pi.core.reading import ConnectorReading, assess
+from cp_pi.core.status import (
+    ConnectorFacts,
+    ErrorCode,
+    Status,
+    connector_status,
+    takes_new_transaction,
+)
 from cp_pi.hardware.connector import ConnectorHardware
 from cp_pi.hardware.meter import EnergyMeter
 from cp_pi.store import TransactionRecord
@@ -19,6 +26,9 @@ class Transaction(TransactionRecord):
 
     #: The meter sampler and the safety supervisor, cancelled when the transaction ends.
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
+    #: The starting tag's parentIdTag, from the central system's idTagInfo (StartTransaction's
+    #: answer, else the authorization cache): another tag of that group may stop it.
+    parent_id_tag: str | None = None
 
 
 @dataclass
@@ -36,6 +46,9 @@ class Connector:
     #: Start, stop and unlock sequences on one connector never interleave.
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
     cable_seen: bool = False
+    #: The idTag of the transaction that ended last, until the cable is removed: after a stop
+    #: that left the cable locked (a safety stop), this tag releases it.
+    ended_for: str | None = None
     reading_seen: ConnectorReading = ConnectorReading.GOOD_CONNECTION
 
     @property
@@ -56,6 +69,27 @@ class Connector:
 
     def status(self) -> tuple[Status, ErrorCode]:
         return connector_status(self.facts())
+
+    def may_start(self, *, charge_point_operative: bool) -> bool:
+        """Whether a new transaction may start here: one rule for a local tag and a remote
+        start alike (availability of the connector and of the charge point, faults)."""
+        return (
+            charge_point_operative
+            and self.transaction is None
+            and not self.busy.locked()
+            and takes_new_transaction(self.status()[0])
+        )
+
+    def lock_care(self) -> LockCare:
+        snapshot = self.hardware.snapshot()
+        return lock_care(
+            has_lock=self.hardware.has_lock,
+            transaction_running=self.transaction is not None,
+            contactor_closed=snapshot.contactor_commanded_closed,
+            cable_present=snapshot.cable_present,
+            lock_feedback=snapshot.lock_feedback,
+            reading=assess(snapshot),
+        )
 
     def stop_waiting_for_cable(self) -> None:
         self.awaiting_tag = None
