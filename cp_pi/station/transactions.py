@@ -178,7 +178,9 @@ class Transactions:
                 )
                 return False
             if not hardware.cable_in:
-                log.warning("connector %d: cable removed during the start; none", connector.id)
+                log.warning(
+                    "connector %d: cable removed as the lock engaged: no transaction", connector.id
+                )
                 return False  # the empty socket's lock is released once the sequence is over
         meter_start = connector.meter.read_wh()
         tx = Transaction(
@@ -206,7 +208,9 @@ class Transactions:
         log.info("connector %d: transaction started for %s", connector.id, id_tag)
         closed = await hardware.close_contactor()
         if not hardware.cable_in:
-            log.warning("connector %d: cable removed during the start; stopping", connector.id)
+            log.warning(
+                "connector %d: cable removed as the contactor closed: stopping", connector.id
+            )
             await self.finish_locked(connector, "EVDisconnected")
             return False
         if not closed:
@@ -220,7 +224,7 @@ class Transactions:
         return True
 
     async def stop_for_group(self, connector: Connector, tx: Transaction, id_tag: str) -> None:
-        """Another tag of the starting tag's group (the same parentIdTag, OCPP 1.6 section 3.5.2)
+        """Another tag of the starting tag's group (the same parentIdTag, OCPP 1.6 section 3.10)
         stops the transaction, and is named in StopTransaction (TC_069)."""
         accepted, info = await self.look_up(id_tag)
         parent = None if info is None else info.get("parentIdTag")
