@@ -96,7 +96,7 @@ class LockHealing:
             released = await self._release(connector)
             self._releasing.discard(connector.id)
             if released:
-                log.info("connector %d: lock released, fault cleared", connector.id)
+                log.info("connector %d: lock released: back in its safe state", connector.id)
                 return
             self._refresh()
 
