@@ -39,7 +39,7 @@ def high_time(pin: Any) -> float:
 async def test_a_cable_pulled_while_the_lock_engages_starts_nothing(
     make_station: StationFactory, csms: CentralSystem
 ) -> None:
-    slow_lock = [ConnectorConfig(lock=LockConfig(**(FAST_LOCK | {"drive_time": 0.3})))]
+    slow_lock = [ConnectorConfig(lock=LockConfig(**(FAST_LOCK | {"drive_time": 0.5})))]
     async with make_station(connectors=slow_lock) as station:
         assert station.rig is not None
         start = mark(csms)
@@ -48,7 +48,7 @@ async def test_a_cable_pulled_while_the_lock_engages_starts_nothing(
 
         station.charge_point.swipe(1, OWNER)
         await until(station, lambda: station.rig.lock_engaged(1))  # type: ignore[union-attr]
-        assert station.pin_factory.pin(LOCK_PIN).state  # the drive goes on for 0.3 s
+        assert station.pin_factory.pin(LOCK_PIN).state  # the drive goes on for 0.5 s
         station.rig.unplug(1)  # mid-drive: the latch engaged in what becomes an empty socket
 
         await status_reached(csms, "Available", after=start)
