@@ -162,6 +162,10 @@ class LockConfig(Strict):
     retries: int = Field(default=2, ge=0, le=5)
     #: Seconds to wait after a drive before reading the feedback.
     settle_time: float = Field(default=0.2, ge=0)
+    #: A lock fault with no transaction is retried by itself after this many seconds, the pause
+    #: doubling after each failed retry up to ``heal_pause_max`` (never shorter than ``pause``).
+    heal_pause: float = Field(default=5.0, gt=0)
+    heal_pause_max: float = Field(default=300.0, gt=0)
 
     @field_validator("drive_time")
     @classmethod
@@ -193,6 +197,8 @@ class LockConfig(Strict):
                 if getattr(self, name) is None
             ]
             problems += self._unlock_too_slow()
+        if self.heal_pause_max < self.heal_pause:
+            problems.append(("heal_pause_max", "must not be shorter than heal_pause"))
         _reject(problems)
         return self
 

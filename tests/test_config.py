@@ -239,6 +239,12 @@ def test_a_fixed_cable_frees_the_default_lock_pins(charger: Charger) -> None:
             id="unlock-too-slow",
         ),
         pytest.param(
+            "[[connectors]]\n[connectors.lock]\nheal_pause = 60\nheal_pause_max = 30",
+            "connectors[0].lock.heal_pause_max",
+            "must not be shorter than heal_pause",
+            id="heal-pause-max-below-first",
+        ),
+        pytest.param(
             "[rig]\nlock_travel_time = 0.5",
             "rig.lock_travel_time",
             "0.5 s is not shorter than connectors[0].lock.drive_time (0.5 s)",

@@ -109,6 +109,17 @@ def assess(snapshot: PinSnapshot) -> ConnectorReading:
     return ConnectorReading.GOOD_CONNECTION
 
 
+def energised_without_cable(snapshot: PinSnapshot) -> bool:
+    """The contactor is commanded closed with no cable in the socket: open it at once.
+
+    Not a fault of the lock chain (a cable pulled during a charge is an ordinary event), so it is
+    no :class:`ConnectorReading`; but an empty socket must never stay live, whoever watches.
+    An unreadable input is the reading ``PIN_READ_ERROR``, which stops charging by itself.
+    """
+    s = snapshot
+    return s.contactor_commanded_closed and not s.cable_present and not s.read_error
+
+
 class LockOutcome(StrEnum):
     LOCKED = "locked"
     UNLOCKED = "unlocked"

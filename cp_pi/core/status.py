@@ -60,6 +60,9 @@ class ConnectorFacts:
     awaiting_cable: bool = False
     #: A transaction ended and the cable has not been removed yet.
     finishing: bool = False
+    #: The lock keeps a cable whose EV side was disconnected, until its owner comes back
+    #: (UnlockConnectorOnEVSideDisconnect = false): Finishing, never Available.
+    cable_held: bool = False
 
 
 def connector_status(facts: ConnectorFacts) -> tuple[Status, ErrorCode]:
@@ -73,7 +76,7 @@ def connector_status(facts: ConnectorFacts) -> tuple[Status, ErrorCode]:
         return (Status.CHARGING if facts.energy_offered else Status.SUSPENDED_EVSE), error
     if not facts.operative:
         return Status.UNAVAILABLE, error
-    if facts.finishing and facts.cable_present:
+    if (facts.finishing and facts.cable_present) or facts.cable_held:
         return Status.FINISHING, error
     if facts.cable_present or facts.awaiting_cable:
         return Status.PREPARING, error
@@ -90,6 +93,15 @@ def status_info(facts: ConnectorFacts) -> str | None:
     if healthy and facts.transaction_running and not facts.cable_present:
         return "EV side disconnected"
     return None
+
+
+_TAKES_NEW_TRANSACTION = frozenset({Status.AVAILABLE, Status.PREPARING, Status.FINISHING})
+
+
+def takes_new_transaction(status: Status) -> bool:
+    """A connector in this status may start a transaction; not when it is Unavailable, Faulted,
+    or already busy with one (OCPP 1.6 sections 4.9 and 5.11)."""
+    return status in _TAKES_NEW_TRANSACTION
 
 
 def charge_point_status(*, operative: bool, degraded: bool = False) -> tuple[Status, ErrorCode]:

@@ -71,6 +71,7 @@ class CentralSystem:
         ssl: SSLContext | None = None,
         passwords: Mapping[str, str] | None = None,
         journal_limit: int | None = None,
+        parent_id_tags: Mapping[str, str] | None = None,
     ) -> None:
         """`journal_limit` bounds the frames kept, and the meter-value reports too: as many
         reports as frames, so every MeterValues the journal still shows has its report (a
@@ -86,6 +87,8 @@ class CentralSystem:
         """None accepts every tag; otherwise tags outside the collection are Invalid."""
         self.tag_statuses: dict[str, str] = {}
         """idTag -> its status (Blocked, Expired, ...), looked up before `authorized_tags`."""
+        self.parent_id_tags: Mapping[str, str] = parent_id_tags or {}
+        """Tag -> its parentIdTag in every idTagInfo: tags with one parent form a group."""
         self.heartbeat_interval = heartbeat_interval
         self.boot_status: BootStatus = boot_status
         self.transactions: dict[int, TransactionRecord] = {}

@@ -259,4 +259,4 @@ class ChargePointSession(Ocpp16Peer):
         if status is None:
             tags = self._central.authorized_tags
             status = "Accepted" if tags is None or id_tag in tags else "Invalid"
-        return IdTagInfo(status=status)
+        return IdTagInfo(status=status, parent_id_tag=self._central.parent_id_tags.get(id_tag))

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 from gpiozero import Factory
 
 from cp_pi.config import ConnectorConfig, LockKind
+from cp_pi.core.healing import heal_pauses
 from cp_pi.core.reading import (
     ConnectorReading,
     LockOutcome,
@@ -32,6 +33,7 @@ from cp_pi.core.reading import (
     LockResult,
     PinSnapshot,
     assess,
+    energised_without_cable,
 )
 from cp_pi.hardware.contactor import Contactor
 from cp_pi.hardware.inputs import LockFeedback, ProximitySensor
@@ -58,9 +60,13 @@ class ConnectorHardware:
         #: Called on the loop thread after any input changes; may be set after construction.
         self.on_change = on_change
         self._busy = asyncio.Lock()
+        #: The installer's self-test closed the contactor of an empty socket on purpose.
+        self._empty_socket_test = False
         changed = self._input_changed
         self._loop = loop
         self._debounce = config.proximity_debounce
+        lock = config.lock
+        self._heal_pauses = (max(lock.heal_pause, lock.pause), lock.heal_pause_max)
         self._settling: asyncio.TimerHandle | None = None
         with ExitStack() as undo:
             self._proximity = ProximitySensor(
@@ -115,7 +121,17 @@ class ConnectorHardware:
         """
         if not self._contactor.commanded_closed:
             return False
-        reading = self.reading()
+        snapshot = self.snapshot()
+        if energised_without_cable(snapshot) and not self._empty_socket_test:
+            # Not a fault of the lock chain: the cable's own path ends or suspends the
+            # transaction; the trip only makes sure the empty socket is not live meanwhile.
+            if not self._contactor.trip(None):
+                return False
+            logger.warning(
+                "connector %d: contactor closed with no cable: contactor opened", self.connector_id
+            )
+            return True
+        reading = assess(snapshot)
         if not (reading.stops_charging and self._contactor.trip(reading)):
             return False
         logger.error(
@@ -176,6 +192,11 @@ class ConnectorHardware:
     @property
     def lock_drives(self) -> int:
         return 0 if self._lock is None else self._lock.drives
+
+    def heal_pauses(self) -> Iterator[float]:
+        """The pauses before each retry to bring a faulted lock back: growing, and never
+        shorter than the coil's own rest between drives."""
+        return heal_pauses(*self._heal_pauses)
 
     def snapshot(self) -> PinSnapshot:
         lock = self._lock
@@ -241,15 +262,36 @@ class ConnectorHardware:
             )
         return None
 
-    async def close_contactor(self) -> bool:
-        """Close the contactor once the lock holds the plug; False when refused or unconfirmed."""
+    async def close_contactor(self, *, empty_socket_test: bool = False) -> bool:
+        """Close the contactor once the lock holds the plug; False when refused or unconfirmed.
+
+        A socket with no cable in it is never energised: the cable is looked at here, at the
+        moment of closing, whatever the caller saw before. Only the installer's self-test closes
+        an empty socket on purpose (``empty_socket_test``), since no vehicle may be connected
+        while it cycles the contactor.
+        """
         async with self._busy:
             if self._lock is not None and not self._lock_engaged(self._lock):
                 logger.warning(
                     "connector %d: contactor not closed: the lock is not engaged", self.connector_id
                 )
                 return False
+            if not empty_socket_test and not self.cable_in:
+                logger.warning("connector %d: contactor not closed: no cable", self.connector_id)
+                return False
+            self._empty_socket_test = empty_socket_test
             return await self._contactor.close()
+
+    @property
+    def cable_in(self) -> bool:
+        """Both the debounced and the live proximity level say a cable is in: what energy
+        needs, where :attr:`cable_present` (debounced only) is what statuses need."""
+        try:
+            live = self._proximity.cable_present
+        except Exception:  # each backend raises its own type; unknown counts as no cable
+            logger.exception("connector %d: proximity unreadable", self.connector_id)
+            return False
+        return live and self._cable
 
     def _lock_engaged(self, lock: LockActuator) -> bool:
         try:

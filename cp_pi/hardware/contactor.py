@@ -39,8 +39,10 @@ class Contactor:
         self._config = config
         self._on_change = on_change
         self._aux_changed = asyncio.Event()
-        # Each command bumps this, so a wait for an older command knows it was overtaken.
+        # Each change of direction bumps this, so a wait for an older command knows it was
+        # overtaken; a second command in the same direction joins the wait under way.
         self._command = 0
+        self._awaiting: bool | None = None
         self.commanded_closed = False
         self.settling = False
         # Re-entrant: a pin wired straight back to an input may report its edge synchronously.
@@ -105,8 +107,9 @@ class Contactor:
             self.commanded_closed = False
             self._output.off()
 
-    def trip(self, reading: ConnectorReading) -> bool:
-        """Drop the output if it is commanded closed, naming why; True when it was.
+    def trip(self, reading: ConnectorReading | None) -> bool:
+        """Drop the output if it is commanded closed, naming the fault (None: no fault to act on,
+        e.g. no cable); True when it was.
 
         Safe from any thread: a pin driver's edge handler calls it.
         """
@@ -129,9 +132,11 @@ class Contactor:
     async def _confirm(self, *, closed: bool) -> bool:
         if self._aux is None:
             return True
-        self._command += 1
+        if self._awaiting is not closed:
+            self._command += 1
+            self._awaiting = closed
+            self._aux_changed.set()  # wakes a wait for an older command, which then gives up
         command = self._command
-        self._aux_changed.set()  # wakes a wait for an older command, which then gives up
         self.settling = True
         try:
             async with asyncio.timeout(self._config.confirm_timeout):
@@ -146,6 +151,7 @@ class Contactor:
         finally:
             if command == self._command:
                 self.settling = False
+                self._awaiting = None
 
     def _aux_reads(self, closed: bool) -> bool:
         try:

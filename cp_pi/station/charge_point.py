@@ -16,13 +16,14 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
-from cp_pi.core.reading import ConnectorReading
+from cp_pi.core.reading import ConnectorReading, LockPosition
 from cp_pi.core.status import ErrorCode, Status, charge_point_status, status_info
 from cp_pi.core.unlock import UnlockStatus
 from cp_pi.ocpp16.wire import utc_now
 from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector
+from cp_pi.station.healing import LockHealing
 from cp_pi.station.metering import Metering
 from cp_pi.station.outbox import Outbox, RetryPolicy
 from cp_pi.station.requests import CsmsRequests
@@ -106,6 +107,7 @@ class ChargePoint:
         self._requests = CsmsRequests(
             self, transactions=self._transactions, metering=self.metering, spawn=self._spawn
         )
+        self._healing = LockHealing(refresh=self.refresh, spawn=self._spawn)
 
     # -- observation ---------------------------------------------------------------------------
 
@@ -128,10 +130,13 @@ class ChargePoint:
         """Report every status that changed, then tell the listeners."""
         for each in self.connectors.values():
             self._log_reading(each)
+            self._healing.look_at(each)
         if self.registered and self.csms_connected:
             for connector_id in (0, *self.connectors):
                 connector = self.connectors.get(connector_id)
-                if connector is not None and connector.busy.locked():
+                if connector is not None and (
+                    connector.busy.locked() or self._healing.holds_status(connector)
+                ):
                     continue  # mid-sequence: report where it ends, not the steps
                 current = self.status_of(connector_id)
                 if self._notified.get(connector_id) != current:
@@ -205,14 +210,17 @@ class ChargePoint:
         if cable != connector.cable_seen:
             connector.cable_seen = cable
             log.info("connector %d: cable %s", connector.id, "plugged" if cable else "removed")
+            self._healing.cable_changed(connector)
             if cable:
                 connector.finishing = False
+                connector.held_for_owner = False
                 if connector.awaiting_tag is not None and connector.transaction is None:
                     tag = connector.awaiting_tag
                     connector.stop_waiting_for_cable()
                     self._spawn(self._transactions.start(connector, tag))
             else:
                 connector.finishing = False
+                connector.ended_for = None
                 self._on_cable_removed(connector)
         self._check_safety(connector)
         self.refresh()
@@ -249,6 +257,7 @@ class ChargePoint:
             return
         if tx.deauthorized or self.configuration.get_bool("StopTransactionOnEVSideDisconnect"):
             unlock = self.configuration.get_bool("UnlockConnectorOnEVSideDisconnect")
+            connector.held_for_owner = not unlock
             self._spawn(self._transactions.stop(connector, "EVDisconnected", unlock=unlock))
         else:
             self._spawn(self._transactions.suspend(connector))
@@ -256,16 +265,38 @@ class ChargePoint:
     # -- local actions (RFID reader, bench) ----------------------------------------------------
 
     def swipe(self, connector_id: int, id_tag: str) -> None:
-        """Present a tag: starts a transaction, or stops the one the same tag started."""
+        """Present a tag: it stops the transaction it (or its group) started, takes back a cable
+        a stop left locked, or starts a transaction where a remote start would be accepted."""
         connector = self.connectors[connector_id]
         tx = connector.transaction
         if tx is not None:
             if tx.id_tag == id_tag:
                 self._spawn(self._transactions.stop(connector, "Local", id_tag=id_tag))
+            elif tx.parent_id_tag is not None:
+                self._spawn(self._transactions.stop_for_group(connector, tx, id_tag))
             else:
                 log.info("connector %d: tag %s does not own %s", connector_id, id_tag, tx.name)
             return
+        position = connector.hardware.snapshot().lock_feedback
+        if connector.ended_for == id_tag and position is LockPosition.ENGAGED:
+            log.info("connector %d: tag %s takes its cable back", connector_id, id_tag)
+            self._spawn(self._give_cable_back(connector))
+            return
+        if not connector.may_start(charge_point_operative=self.operative):
+            log.info(
+                "connector %d: tag %s refused: the connector is %s",
+                connector_id,
+                id_tag,
+                connector.status()[0].value if self.operative else "Unavailable",
+            )
+            return
         self._spawn(self._transactions.authorize_and_start(connector, id_tag, check=True))
+
+    async def _give_cable_back(self, connector: Connector) -> None:
+        async with connector.busy:
+            if connector.transaction is None:
+                await connector.hardware.unlock()
+        self.refresh()
 
     # -- requests from the central system (the OCPP session's entry points) -------------------
 

@@ -6,9 +6,16 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from cp_pi.core.healing import LockCare, lock_care
 from cp_pi.core.metering import TransactionData
-from cp_pi.core.reading import ConnectorReading
-from cp_pi.core.status import ConnectorFacts, ErrorCode, Status, connector_status
+from cp_pi.core.reading import ConnectorReading, LockPosition, assess
+from cp_pi.core.status import (
+    ConnectorFacts,
+    ErrorCode,
+    Status,
+    connector_status,
+    takes_new_transaction,
+)
 from cp_pi.hardware.connector import ConnectorHardware
 from cp_pi.hardware.meter import EnergyMeter
 from cp_pi.store import TransactionRecord
@@ -25,6 +32,9 @@ class Transaction(TransactionRecord):
     #: The central system refused its idTag after an offline start (StartTransaction.conf not
     #: Accepted) and StopTransactionOnInvalidId is false: no energy, ended when the cable goes.
     deauthorized: bool = False
+    #: The starting tag's parentIdTag, from the central system's idTagInfo (StartTransaction's
+    #: answer, else the authorization cache): another tag of that group may stop it.
+    parent_id_tag: str | None = None
 
 
 @dataclass
@@ -42,6 +52,13 @@ class Connector:
     #: Start, stop and unlock sequences on one connector never interleave.
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
     cable_seen: bool = False
+    #: The idTag of the transaction that ended last, until the cable is removed: after a stop
+    #: that left the cable locked (a safety stop), this tag releases it.
+    ended_for: str | None = None
+    #: A transaction ended by an EV-side disconnect with UnlockConnectorOnEVSideDisconnect
+    #: false: the lock keeps the cable at the charger's side until its owner's tag or an
+    #: UnlockConnector releases it (or a cable is plugged again).
+    held_for_owner: bool = False
     reading_seen: ConnectorReading = ConnectorReading.GOOD_CONNECTION
 
     @property
@@ -58,10 +75,38 @@ class Connector:
             energy_offered=hardware.contactor_closed,
             awaiting_cable=self.awaiting_tag is not None,
             finishing=self.finishing,
+            cable_held=self.holds_cable(),
         )
 
     def status(self) -> tuple[Status, ErrorCode]:
         return connector_status(self.facts())
+
+    def may_start(self, *, charge_point_operative: bool) -> bool:
+        """Whether a new transaction may start here: one rule for a local tag and a remote
+        start alike (availability of the connector and of the charge point, faults)."""
+        return (
+            charge_point_operative
+            and self.transaction is None
+            and not self.busy.locked()
+            and takes_new_transaction(self.status()[0])
+        )
+
+    def holds_cable(self) -> bool:
+        """The lock keeps the cable for its owner (see :attr:`held_for_owner`)."""
+        return self.held_for_owner and self.hardware.lock_position is LockPosition.ENGAGED
+
+    def lock_care(self) -> LockCare:
+        if self.holds_cable():
+            return LockCare.NONE
+        snapshot = self.hardware.snapshot()
+        return lock_care(
+            has_lock=self.hardware.has_lock,
+            transaction_running=self.transaction is not None,
+            contactor_closed=snapshot.contactor_commanded_closed,
+            cable_present=snapshot.cable_present,
+            lock_feedback=snapshot.lock_feedback,
+            reading=assess(snapshot),
+        )
 
     def stop_waiting_for_cable(self) -> None:
         self.awaiting_tag = None

@@ -12,7 +12,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from cp_pi.core.reading import ConnectorReading
-from cp_pi.core.status import Status
 from cp_pi.core.unlock import UnlockStatus, plan_unlock, unlock_status
 from cp_pi.station.connector import Connector
 from cp_pi.station.metering import Metering
@@ -99,13 +98,7 @@ class CsmsRequests:
         else:  # the first free connector, preferring one with a cable in
             candidates = sorted(connectors.values(), key=lambda c: not c.hardware.cable_present)
         for connector in candidates:
-            status, _ = connector.status()
-            if (
-                self._cp.operative
-                and connector.transaction is None
-                and not connector.busy.locked()
-                and status in (Status.AVAILABLE, Status.PREPARING, Status.FINISHING)
-            ):
+            if connector.may_start(charge_point_operative=self._cp.operative):
                 return connector
         return None
 

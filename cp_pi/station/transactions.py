@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,11 +77,17 @@ class Transactions:
     # -- authorization -------------------------------------------------------------------------
 
     async def authorize(self, id_tag: str) -> bool:
+        accepted, _ = await self.look_up(id_tag)
+        return accepted
+
+    async def look_up(self, id_tag: str) -> tuple[bool, Mapping[str, Any] | None]:
+        """Whether ``id_tag`` may charge, and the idTagInfo that says so (None when an offline
+        rule decided without one)."""
         cache_enabled = self._configuration.get_bool("AuthorizationCacheEnabled")
         cached = self._authorization_cache.lookup(id_tag, now=datetime.now(UTC))
         cached_ok = cache_enabled and cached is not None and cached.get("status") == "Accepted"
         if cached_ok and self._configuration.get_bool("LocalPreAuthorize"):
-            return True
+            return True, cached
         if self._csms_reachable():
             try:
                 result = await self._outbox.send("Authorize", {"idTag": id_tag})
@@ -91,10 +97,16 @@ class Transactions:
                 info = result["idTagInfo"]
                 if cache_enabled:
                     self._authorization_cache.update(id_tag, info)
-                return bool(info.get("status") == "Accepted")
+                return info.get("status") == "Accepted", info
         if cached_ok and self._configuration.get_bool("LocalAuthorizeOffline"):
-            return True
-        return self._configuration.get_bool("AllowOfflineTxForUnknownId")
+            return True, cached
+        return self._configuration.get_bool("AllowOfflineTxForUnknownId"), None
+
+    def _cached_parent(self, id_tag: str) -> str | None:
+        if not self._configuration.get_bool("AuthorizationCacheEnabled"):
+            return None
+        cached = self._authorization_cache.lookup(id_tag, now=datetime.now(UTC))
+        return None if cached is None else cached.get("parentIdTag")
 
     async def authorize_and_start(self, connector: Connector, id_tag: str, *, check: bool) -> None:
         if check and not await self.authorize(id_tag):
@@ -129,6 +141,8 @@ class Transactions:
         return started
 
     async def _start_locked(self, connector: Connector, id_tag: str) -> bool:
+        """The start sequence; the cable is looked at again after every step that waits, since
+        a cable pulled meanwhile raises its event while this sequence holds the connector."""
         if connector.transaction is not None or not connector.hardware.cable_present:
             return False
         hardware = connector.hardware
@@ -141,6 +155,11 @@ class Transactions:
                     result.fault,
                 )
                 return False
+            if not hardware.cable_in:
+                log.warning(
+                    "connector %d: cable removed as the lock engaged: no transaction", connector.id
+                )
+                return False  # the empty socket's lock is released once the sequence is over
         meter_start = connector.meter.read_wh()
         tx = Transaction(
             ref=uuid.uuid4().hex,
@@ -148,6 +167,7 @@ class Transactions:
             id_tag=id_tag,
             meter_start=meter_start,
             started_at=utc_now(),
+            parent_id_tag=self._cached_parent(id_tag),
         )
         start = {
             "connectorId": connector.id,
@@ -164,7 +184,16 @@ class Transactions:
         connector.transaction = tx
         connector.finishing = False
         log.info("connector %d: %s started for %s", connector.id, tx.name, id_tag)
-        if not await hardware.close_contactor():
+        closed = await hardware.close_contactor()
+        if not hardware.cable_in:
+            log.warning(
+                "connector %d: cable removed as the contactor closed: stopping %s",
+                connector.id,
+                tx.name,
+            )
+            await self.finish_locked(connector, "EVDisconnected")
+            return False
+        if not closed:
             log.error(
                 "connector %d: contactor did not confirm closing; ending %s", connector.id, tx.name
             )
@@ -175,6 +204,18 @@ class Transactions:
             asyncio.create_task(self._supervise(connector)),
         ]
         return True
+
+    async def stop_for_group(self, connector: Connector, tx: Transaction, id_tag: str) -> None:
+        """Another tag of the starting tag's group (the same parentIdTag, OCPP 1.6 section 3.10)
+        stops the transaction, and is named in StopTransaction (TC_069)."""
+        accepted, info = await self.look_up(id_tag)
+        parent = None if info is None else info.get("parentIdTag")
+        owner = tx.parent_id_tag
+        if not (accepted and parent and owner and parent.upper() == owner.upper()):
+            log.info("connector %d: tag %s is not of the transaction's group", connector.id, id_tag)
+            return
+        if connector.transaction is tx:
+            await self.stop(connector, "Local", id_tag=id_tag)
 
     async def stop(
         self, connector: Connector, reason: str, *, id_tag: str | None = None, unlock: bool = True
@@ -214,6 +255,7 @@ class Transactions:
             payload["transactionData"] = transaction_data
         self._end_and_queue_stop(tx.ref, payload)
         connector.transaction = None
+        connector.ended_for = tx.id_tag
         connector.finishing = connector.hardware.cable_present
         log.info(
             "connector %d: %s ended (%s, %d Wh charged)",
@@ -287,6 +329,8 @@ class Transactions:
             tx = connector.transaction
             if tx is not None and tx.ref == message.transaction_ref:
                 tx.transaction_id = transaction_id
+                if info is not None:
+                    tx.parent_id_tag = info.get("parentIdTag")
                 self._refresh()
                 if info is None or info.get("status") == "Accepted":
                     return

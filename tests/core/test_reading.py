@@ -6,7 +6,13 @@ import dataclasses
 
 import pytest
 
-from cp_pi.core.reading import ConnectorReading, LockPosition, PinSnapshot, assess
+from cp_pi.core.reading import (
+    ConnectorReading,
+    LockPosition,
+    PinSnapshot,
+    assess,
+    energised_without_cable,
+)
 
 ENGAGED, RELEASED = LockPosition.ENGAGED, LockPosition.RELEASED
 
@@ -87,3 +93,16 @@ def test_only_lock_faults_are_reported_as_connector_lock_failure() -> None:
         ConnectorReading.LOCK_UNEXPECTEDLY_OPEN,
         ConnectorReading.LOCK_UNEXPECTEDLY_ENGAGED,
     }
+
+
+@pytest.mark.parametrize(
+    ("cable", "closed", "live_and_empty"),
+    [(False, True, True), (True, True, False), (False, False, False), (True, False, False)],
+)
+def test_a_closed_contactor_on_an_empty_socket_must_open(
+    cable: bool, closed: bool, live_and_empty: bool
+) -> None:
+    snapshot = dataclasses.replace(
+        HEALTHY_CHARGING, cable_present=cable, contactor_commanded_closed=closed
+    )
+    assert energised_without_cable(snapshot) is live_and_empty

@@ -83,3 +83,15 @@ def test_a_transaction_without_its_cable_says_the_ev_side_was_disconnected() -> 
 def test_connector_zero_is_available_or_unavailable() -> None:
     assert charge_point_status(operative=True)[0] is Status.AVAILABLE
     assert charge_point_status(operative=False)[0] is Status.UNAVAILABLE
+
+
+def test_a_cable_held_for_its_owner_is_finishing_not_available() -> None:
+    held = ConnectorFacts(
+        operative=True,
+        reading=ConnectorReading.GOOD_CONNECTION,
+        cable_present=False,
+        transaction_running=False,
+        energy_offered=False,
+        cable_held=True,
+    )
+    assert connector_status(held) == (Status.FINISHING, ErrorCode.NO_ERROR)

@@ -14,13 +14,20 @@ from .helpers import DRIVE, FIRST, SECOND, Bench, BenchMaker, connector
 from .pins import assert_never_high, assert_pulse
 
 
+async def plugged(bench: Bench, number: int = 1) -> None:
+    """Plug and wait until the debounced proximity input says so."""
+    bench.rig.plug(number)
+    while not bench.connectors[number - 1].cable_present:
+        await bench.next_change()
+
+
 async def locked_and_charging(bench: Bench) -> None:
+    await plugged(bench)
     assert (await bench.hw.lock()).ok
     assert await bench.hw.close_contactor()
 
 
 async def test_a_whole_session_keeps_a_good_connection(bench: Bench) -> None:
-    bench.rig.plug(1)
     hw = bench.hw
 
     await locked_and_charging(bench)
@@ -50,6 +57,28 @@ async def test_the_contactor_stays_open_until_the_lock_is_engaged(bench: Bench) 
 
     assert not bench.hw.contactor_closed
     assert_never_high(bench.pin(FIRST.contactor))
+
+
+async def test_the_contactor_never_closes_on_an_empty_socket(bench: Bench) -> None:
+    await plugged(bench)
+    assert (await bench.hw.lock()).ok  # the latch engages, then the cable is pulled
+
+    bench.rig.unplug(1)
+    refused_at_once = await bench.hw.close_contactor()  # the debounce has not settled yet
+    await bench.next_change()
+    refused_later = await bench.hw.close_contactor()
+
+    assert not refused_at_once
+    assert not refused_later
+    assert not bench.hw.contactor_closed
+    assert_never_high(bench.pin(FIRST.contactor))
+
+
+async def test_only_the_wiring_check_closes_an_empty_socket(bench: Bench) -> None:
+    assert (await bench.hw.lock()).ok
+
+    assert await bench.hw.close_contactor(empty_socket_test=True)
+    assert bench.pin(FIRST.contactor).state
 
 
 async def test_a_welded_contactor_keeps_the_lock_engaged(bench: Bench) -> None:
@@ -154,6 +183,7 @@ async def test_a_fixed_cable_has_no_lock_to_drive(make_bench: BenchMaker) -> Non
     assert hw.lock_position is None
     assert (result.outcome, result.attempts) == (LockOutcome.FAILED, 0)
     assert result.refused
+    await plugged(bench)
     assert await hw.close_contactor(), "nothing to lock: charging may start"
 
 

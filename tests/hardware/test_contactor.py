@@ -111,3 +111,14 @@ async def test_opening_overrides_a_close_still_waiting_for_its_aux_contact(
         assert not await closing
     assert not contactor.commanded_closed
     assert not contactor.settling
+
+
+async def test_two_openings_at_once_are_both_confirmed(make_contactor: ContactorMaker) -> None:
+    """A safety switch-off and a stop may open the contactor together: neither cries weld."""
+    contactor = make_contactor()
+    await contactor.close()
+
+    first, second = await asyncio.gather(contactor.open(), contactor.open())
+
+    assert (first, second) == (True, True)
+    assert not contactor.settling

@@ -104,6 +104,8 @@ async def test_energy_flows_only_while_the_contactor_is_closed(bench: Bench) -> 
     loop = asyncio.get_running_loop()
     meter = bench.rig.meter(1)
     bench.rig.plug(1)
+    while not bench.hw.cable_present:
+        await bench.next_change()
     assert (await bench.hw.lock()).ok
     assert meter.read_wh() == 0
 

@@ -25,6 +25,9 @@ def outputs(pins: Pins) -> tuple[int, ...]:
 async def test_sigterm_leaves_every_output_low(make_bench: BenchMaker) -> None:
     bench = make_bench(connector(), connector(pins=SECOND))
     charging, locking = bench.connectors
+    bench.rig.plug(1)
+    while not charging.cable_present:
+        await bench.next_change()
     assert (await charging.lock()).ok
     assert await charging.close_contactor()
     drive = asyncio.create_task(locking.lock())
@@ -70,6 +73,7 @@ def test_outputs_go_low_at_interpreter_exit() -> None:
 
         factory = MockFactory()
         factory.pin({FIRST.contactor}, pin_class=Reporting)
+        factory.pin({FIRST.proximity}).drive_high()  # a cable is in
         config = ConnectorConfig(
             lock=LockConfig(kind=LockKind.NONE),
             contactor=ContactorConfig(pin={FIRST.contactor}, feedback_pin=None),

@@ -170,6 +170,8 @@ async def test_tc_005_2_ev_side_disconnect_stops_and_the_central_system_unlocks(
     assert station.rig is not None
     station.rig.unplug(1)
     await call_index(csms, "StopTransaction", after=start, reason="EVDisconnected")
+    # The cable stays locked at the charger's side, and the connector is not Available with it.
+    await status_reached(csms, "Finishing", after=start)
     assert station.rig.lock_engaged(1)  # released only when the central system says so
     assert (await csms.unlock_connector(CP_ID, 1)) == {"status": "Unlocked"}
     assert not station.rig.lock_engaged(1)
