@@ -35,6 +35,7 @@ from cp_pi.csms.records import (
     TransactionRecord,
 )
 from cp_pi.csms.session import CallErrorReceived, ChargePointSession, InvalidAnswer
+from cp_pi.ocpp16.wire import hide_secrets_in
 
 __all__ = [
     "CallErrorReceived",
@@ -119,6 +120,8 @@ class CentralSystem:
         """Listen; after a stop, on the port picked before, so charge points find it again."""
         if self._server is not None:
             return
+        # At DEBUG the websocket library logs the Authorization header and every frame.
+        hide_secrets_in("websockets.server", "cp_pi.csms")
         self._server = await serve(
             self._serve_charge_point,
             self.host,

@@ -26,6 +26,7 @@ from websockets.headers import build_authorization_basic
 
 from cp_pi.config import SecurityConfig
 from cp_pi.ocpp16.session import FrameObserver, OcppSession
+from cp_pi.ocpp16.wire import hide_secrets_in
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.station.outbox import CallError
 from cp_pi.tasks import cancel_and_wait
@@ -63,6 +64,8 @@ class Link:
         self._on_state = on_state
         self._response_timeout = response_timeout
         self._backoff_first = backoff_first
+        # At DEBUG the websocket library logs the Authorization header and every frame.
+        hide_secrets_in("websockets.client", "cp_pi.ocpp")
 
     def _state(self, text: str) -> None:
         log.info("link: %s", text)

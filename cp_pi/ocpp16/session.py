@@ -39,7 +39,7 @@ from cp_pi.ocpp16.errors import (
     check_frame,
 )
 from cp_pi.ocpp16.peer import Ocpp16Peer
-from cp_pi.ocpp16.wire import on, redact
+from cp_pi.ocpp16.wire import on, redact, redact_raw
 from cp_pi.station.outbox import CallError as CallErrorAnswer
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class OcppSession(Ocpp16Peer):
             frame = check_frame(text)
         except FrameError as error:
             self._observe("rx", text)
-            log.warning("rejected frame %.200r: %s", text, error.description)
+            log.warning("rejected frame %.200r: %s", redact_raw(text), error.description)
             if error.unique_id is not None:
                 self._spawn(self._send(json.dumps(error.to_frame())))
             return
@@ -120,7 +120,7 @@ class OcppSession(Ocpp16Peer):
 
     def _observe(self, direction: str, frame: list[Any] | str | bytes) -> None:
         if self._on_frame is not None:
-            shown = redact(frame) if isinstance(frame, list) else [repr(frame)]
+            shown = redact(frame) if isinstance(frame, list) else [repr(redact_raw(frame))]
             self._on_frame(direction, shown)
 
     async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
