@@ -27,7 +27,7 @@ from ocpp.charge_point import (
     serialize_as_dict,
     snake_to_camel_case,
 )
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import OccurenceConstraintViolationError, OCPPError
 from ocpp.messages import Call, CallError, CallResult
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
@@ -192,6 +192,14 @@ class OcppSession(Ocpp16Peer):
     def _on_get_configuration(
         self, key: list[str] | None = None, **_: Any
     ) -> call_result.GetConfiguration:
+        # OCPP 1.6 (5.8) lets the charge point limit the keys of one request to
+        # GetConfigurationMaxKeys; a list beyond it breaks an occurrence constraint, and
+        # answering only some of the keys asked for would hide the others without a word.
+        limit = self._cp.configuration.get_int("GetConfigurationMaxKeys")
+        if key is not None and len(key) > limit:
+            raise OccurenceConstraintViolationError(
+                description=f"{len(key)} keys asked; GetConfigurationMaxKeys is {limit}"
+            )
         known, unknown = self._cp.configuration.get(key)
         return call_result.GetConfiguration(
             configuration_key=[
