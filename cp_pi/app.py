@@ -24,7 +24,7 @@ from cp_pi.hardware.factory import make_pin_factory
 from cp_pi.hardware.meter import EnergyMeter, NoMeter
 from cp_pi.hardware.rig import BenchRig
 from cp_pi.hardware.safety import all_outputs_off
-from cp_pi.ocpp16.link import Link
+from cp_pi.ocpp16.link import BACKOFF_FIRST, Link
 from cp_pi.runlock import AlreadyRunning, RunLock
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.station.connector import Connector
@@ -129,6 +129,7 @@ async def running_station(
     response_timeout: float = 30,
     on_link_state: Callable[[str], None] | None = None,
     restart_on_reset: bool = False,
+    backoff_first: float = BACKOFF_FIRST,
 ) -> AsyncIterator[Station]:
     """A station connected to its CSMS (the embedded one when none is configured).
 
@@ -182,6 +183,7 @@ async def running_station(
             response_timeout=response_timeout,
             security=settings.security,
             boot_again_after_reset=not restart_on_reset,
+            backoff_first=backoff_first,
         )
         station.link_task = asyncio.create_task(station.link.run(), name="link")
         station._tasks.append(station.link_task)

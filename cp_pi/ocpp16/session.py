@@ -39,7 +39,8 @@ from cp_pi.ocpp16.errors import (
     check_frame,
 )
 from cp_pi.ocpp16.peer import Ocpp16Peer
-from cp_pi.ocpp16.wire import on, redact, redact_raw
+from cp_pi.ocpp16.wire import after, on, redact, redact_raw
+from cp_pi.station.configuration import AUTHORIZATION_KEY
 from cp_pi.station.outbox import CallError as CallErrorAnswer
 
 if TYPE_CHECKING:
@@ -187,6 +188,14 @@ class OcppSession(Ocpp16Peer):
         self, key: str, value: str, **_: Any
     ) -> call_result.ChangeConfiguration:
         return call_result.ChangeConfiguration(status=self._cp.configuration.change(key, value))
+
+    @after(Action.change_configuration)
+    async def _after_change_configuration(self, key: str, value: str, **_: Any) -> None:
+        """TC_073: a new AuthorizationKey is used at once. Its CALLRESULT is out by now, so the
+        link closes, and the link dials again with the new key, and only with it."""
+        if key == AUTHORIZATION_KEY and value == self._cp.configuration.authorization_key():
+            log.warning("the central system changed the AuthorizationKey: reconnecting with it")
+            await self._connection.close(1000, "new credentials")
 
     @on(Action.get_configuration)
     def _on_get_configuration(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ocpp.messages import Call
+from ocpp.routing import after as _untyped_after
 from ocpp.routing import on as _untyped_on
 from ocpp.v16.enums import Action
 from websockets.frames import Frame
@@ -22,6 +23,12 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 def on(action: Action) -> Callable[[Handler], Handler]:
     """`ocpp.routing.on` with a type: the package ships no type information."""
     decorator: Callable[[Handler], Handler] = _untyped_on(action)
+    return decorator
+
+
+def after(action: Action) -> Callable[[Handler], Handler]:
+    """`ocpp.routing.after` with a type: runs once the CALLRESULT is sent."""
+    decorator: Callable[[Handler], Handler] = _untyped_after(action)
     return decorator
 
 
@@ -107,8 +114,6 @@ def _hidden(arg: object) -> object:
         return f"{arg.opcode.name} {redact_text(text)!r}" if mentions_secret(text) else arg
     if isinstance(arg, Call):
         return redact([CALL, arg.unique_id, arg.action, arg.payload])
-    if isinstance(arg, str | bytes):
-        return redact_raw(arg)
     return arg
 
 
