@@ -66,6 +66,8 @@ class Link:
         self._backoff_first = backoff_first
         # At DEBUG the websocket library logs the Authorization header and every frame.
         hide_secrets_in("websockets.client", "cp_pi.ocpp")
+        self._heartbeat_interval_changed = asyncio.Event()
+        charge_point.configuration.subscribe(self._configuration_changed)
 
     def _state(self, text: str) -> None:
         log.info("link: %s", text)
@@ -189,11 +191,28 @@ class Link:
             await asyncio.wait([receiver], timeout=max(interval, 1))
         return False
 
+    def _configuration_changed(self, key: str, _value: str) -> None:
+        if key == "HeartbeatInterval":
+            self._heartbeat_interval_changed.set()
+
     async def _heartbeat(self) -> None:
+        """A Heartbeat every HeartbeatInterval. A new interval (ChangeConfiguration, a
+        BootNotification's answer) counts at once from the last Heartbeat, not after the old
+        interval has run out."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
+            self._heartbeat_interval_changed.clear()
             interval = self.cp.configuration.get_int("HeartbeatInterval")
-            await asyncio.sleep(interval if interval > 0 else 300)
+            due = last + (interval if interval > 0 else 300)
+            try:
+                async with asyncio.timeout_at(due):
+                    await self._heartbeat_interval_changed.wait()
+                continue
+            except TimeoutError:
+                pass
             self.cp.outbox.send("Heartbeat", {})
+            last = loop.time()
 
 
 def explain(error: BaseException) -> str:
