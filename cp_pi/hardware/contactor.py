@@ -4,15 +4,21 @@ The output says what was commanded; only the auxiliary contact says what the mai
 A contactor whose aux contact stays closed after the output dropped is welded: the cable is
 live, and the lock must stay engaged. Confirmation is awaited on the aux contact's events, not
 polled.
+
+The aux contact follows the output a few tens of milliseconds late, whoever dropped it: a
+command, or the safety net on SIGTERM. For ``confirm_timeout`` after any drop the contactor is
+*settling*, so that a reading taken meanwhile is a transition, not a weld; a contact still closed
+after that is a weld, and :meth:`Contactor.open` says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
-from gpiozero import Factory
+from gpiozero import DigitalOutputDevice, Factory
 
 from cp_pi.config import ContactorConfig
 from cp_pi.hardware import safety
@@ -38,7 +44,9 @@ class Contactor:
         # Each command bumps this, so a wait for an older command knows it was overtaken.
         self._command = 0
         self.commanded_closed = False
-        self.settling = False
+        self._confirming = False
+        #: time.monotonic() when the output last dropped from on; None before any drop.
+        self._dropped_at: float | None = None
         self._aux = (
             None
             if config.feedback_pin is None
@@ -51,11 +59,17 @@ class Contactor:
             )
         )
         try:
-            self._output = safety.output_device(config.pin, pin_factory=pin_factory)
+            self._output = DigitalOutputDevice(
+                config.pin, initial_value=False, pin_factory=pin_factory
+            )
         except Exception:
             if self._aux is not None:
                 self._aux.release()
             raise
+        # The safety net switches off through the contactor, which then knows to wait for its
+        # aux contact instead of calling the contact's late opening a weld.
+        self._switch_off = _SwitchOff(self)
+        safety.register(self._switch_off)
 
     @property
     def feedback_closed(self) -> bool | None:
@@ -89,14 +103,26 @@ class Contactor:
             )
         return confirmed
 
+    @property
+    def settling(self) -> bool:
+        """Waiting for the aux contact to follow a command or a drop of the output."""
+        if self._confirming:
+            return True
+        dropped = self._dropped_at
+        return dropped is not None and time.monotonic() - dropped < self._config.confirm_timeout
+
     def outputs_off(self) -> None:
+        """Output off at once; synchronous and safe in a signal handler (no loop, no await)."""
+        was_on = self.commanded_closed or bool(self._output.value)
         self.commanded_closed = False
         self._output.off()
+        if was_on:
+            self._dropped_at = time.monotonic()
 
     def release(self) -> None:
         """Output off, then give the pins back."""
         self.outputs_off()
-        safety.unregister(self._output)
+        safety.unregister(self._switch_off)
         self._output.close()
         if self._aux is not None:
             self._aux.release()
@@ -107,7 +133,7 @@ class Contactor:
         self._command += 1
         command = self._command
         self._aux_changed.set()  # wakes a wait for an older command, which then gives up
-        self.settling = True
+        self._confirming = True
         try:
             async with asyncio.timeout(self._config.confirm_timeout):
                 while command == self._command:
@@ -120,7 +146,8 @@ class Contactor:
             return False
         finally:
             if command == self._command:
-                self.settling = False
+                self._confirming = False
+                self._dropped_at = None  # the aux contact has spoken (or was waited for)
 
     def _aux_reads(self, closed: bool) -> bool:
         try:
@@ -132,3 +159,17 @@ class Contactor:
     def _aux_moved(self) -> None:
         self._aux_changed.set()
         self._on_change()
+
+
+class _SwitchOff:
+    """What the safety net holds for a contactor (see :class:`cp_pi.hardware.safety.Output`)."""
+
+    def __init__(self, contactor: Contactor) -> None:
+        self._contactor = contactor
+
+    def off(self) -> None:
+        self._contactor.outputs_off()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._contactor._output.closed)
