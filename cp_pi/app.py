@@ -27,6 +27,7 @@ from cp_pi.hardware.safety import all_outputs_off
 from cp_pi.ocpp16.link import BACKOFF_FIRST, Link
 from cp_pi.runlock import AlreadyRunning, RunLock
 from cp_pi.station.charge_point import ChargePoint
+from cp_pi.station.clock import Clock
 from cp_pi.station.connector import Connector
 from cp_pi.store import Store
 from cp_pi.systemd import Notifier
@@ -85,7 +86,7 @@ def boot_info(settings: Settings) -> dict[str, str]:
     return info
 
 
-def build_station(settings: Settings) -> Station:
+def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
     """Pins, rig (on mock pins), hardware, store and charge point; nothing runs yet."""
     loop = asyncio.get_running_loop()
     factory = make_pin_factory(settings.pin_factory)
@@ -115,6 +116,7 @@ def build_station(settings: Settings) -> Station:
         authorization_key=(
             key.get_secret_value() if (key := settings.security.authorization_key) else None
         ),
+        clock=clock,
     )
     holder.append(charge_point)
     charge_point.recover()
@@ -130,13 +132,14 @@ async def running_station(
     on_link_state: Callable[[str], None] | None = None,
     restart_on_reset: bool = False,
     backoff_first: float = BACKOFF_FIRST,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Station]:
     """A station connected to its CSMS (the embedded one when none is configured).
 
     ``bench``: True requires the bench server, None starts it when the pins are mock pins.
     ``restart_on_reset``: after a reset the link ends instead of booting again in this process.
     """
-    station = build_station(settings)
+    station = build_station(settings, clock=clock)
     try:
         csms_url = settings.csms_url
         if csms_url is None and station.rig is None:

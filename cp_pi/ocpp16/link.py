@@ -184,6 +184,7 @@ class Link:
                 interval = 30
             else:
                 interval = int(result.get("interval", 0))
+                self.cp.clock.adopt(result["currentTime"])
                 if result["status"] == "Accepted":
                     self.cp.on_registered(interval)
                     return True
@@ -211,8 +212,13 @@ class Link:
                 continue
             except TimeoutError:
                 pass
-            self.cp.outbox.send("Heartbeat", {})
+            self.cp.outbox.send("Heartbeat", {}).add_done_callback(self._heard_time)
             last = loop.time()
+
+    def _heard_time(self, answer: asyncio.Future[dict[str, Any]]) -> None:
+        """A Heartbeat's answer carries the central system's time (a lost one says nothing)."""
+        if not answer.cancelled() and answer.exception() is None:
+            self.cp.clock.adopt(answer.result()["currentTime"])
 
 
 def explain(error: BaseException) -> str:

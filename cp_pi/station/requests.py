@@ -175,7 +175,9 @@ class CsmsRequests:
             for cid in ids:
                 connector = cp.connectors[cid]
                 wh = connector.meter.read_wh()
-                payload = meter_values(connector, connector.transaction, wh, "Trigger")
+                payload = meter_values(
+                    connector, connector.transaction, wh, "Trigger", timestamp=cp.clock.timestamp()
+                )
                 cp.outbox.send("MeterValues", payload)
         else:
             return "NotImplemented"

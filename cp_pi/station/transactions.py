@@ -13,11 +13,10 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
 from typing import Any
 
-from cp_pi.ocpp16.wire import utc_now
 from cp_pi.station.auth_cache import AuthorizationCache
+from cp_pi.station.clock import Clock
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
 from cp_pi.station.outbox import CallError, Outbox
@@ -48,14 +47,14 @@ def durably(store: Store, write: Callable[[], None]) -> None:
 
 
 def meter_values(
-    connector: Connector, tx: Transaction | None, wh: int, context: str
+    connector: Connector, tx: Transaction | None, wh: int, context: str, *, timestamp: str
 ) -> dict[str, Any]:
     """A MeterValues payload with the one measurand this charge point has."""
     payload: dict[str, Any] = {
         "connectorId": connector.id,
         "meterValue": [
             {
-                "timestamp": utc_now(),
+                "timestamp": timestamp,
                 "sampledValue": [
                     {
                         "value": str(wh),
@@ -81,6 +80,7 @@ class Transactions:
         configuration: ConfigurationKeys,
         authorization_cache: AuthorizationCache,
         connectors: dict[int, Connector],
+        clock: Clock,
         csms_reachable: Callable[[], bool],
         refresh: Callable[[], None],
         spawn: Spawn,
@@ -91,6 +91,7 @@ class Transactions:
         self._configuration = configuration
         self._authorization_cache = authorization_cache
         self._connectors = connectors
+        self._clock = clock
         self._csms_reachable = csms_reachable
         self._refresh = refresh
         self._spawn = spawn
@@ -100,7 +101,7 @@ class Transactions:
 
     async def authorize(self, id_tag: str) -> bool:
         cache_enabled = self._configuration.get_bool("AuthorizationCacheEnabled")
-        cached = self._authorization_cache.lookup(id_tag, now=datetime.now(UTC))
+        cached = self._authorization_cache.lookup(id_tag, now=self._clock.now())
         cached_ok = cache_enabled and cached is not None and cached.get("status") == "Accepted"
         if cached_ok and self._configuration.get_bool("LocalPreAuthorize"):
             return True
@@ -169,7 +170,7 @@ class Transactions:
             connector_id=connector.id,
             id_tag=id_tag,
             meter_start=meter_start,
-            started_at=utc_now(),
+            started_at=self._clock.timestamp(),
         )
         start = {
             "connectorId": connector.id,
@@ -225,7 +226,7 @@ class Transactions:
         payload: dict[str, Any] = {
             "transactionId": tx.transaction_id if tx.transaction_id is not None else -1,
             "meterStop": meter_stop,
-            "timestamp": utc_now(),
+            "timestamp": self._clock.timestamp(),
             "reason": reason,
         }
         if id_tag is not None:
@@ -253,7 +254,7 @@ class Transactions:
             payload = {
                 "transactionId": record.transaction_id if record.transaction_id is not None else -1,
                 "meterStop": meter_stop,
-                "timestamp": utc_now(),
+                "timestamp": self._clock.timestamp(),
                 "reason": "PowerLoss",
             }
             self._end_and_queue_stop(record.ref, payload)
@@ -283,7 +284,9 @@ class Transactions:
             self._store.update_transaction_meter(tx.ref, wh)
             self._outbox.send_transaction_message(
                 "MeterValues",
-                meter_values(connector, tx, wh, "Sample.Periodic"),
+                meter_values(
+                    connector, tx, wh, "Sample.Periodic", timestamp=self._clock.timestamp()
+                ),
                 transaction_ref=tx.ref,
             )
 
