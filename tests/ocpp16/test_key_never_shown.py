@@ -13,8 +13,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cp_pi.app import Station, running_station
 from cp_pi.config import BenchConfig, SecurityConfig
@@ -153,3 +156,43 @@ def test_raw_text_naming_the_key_shows_only_the_head_of_its_call() -> None:
     assert "s3cret" not in redact_text(text)
     assert redact_text('{"value":"s3cret","key":"AUTHORIZATIONKEY"}').startswith("***")
     assert redact_text('[2,"7","Heartbeat",{}]') == '[2,"7","Heartbeat",{}]'
+
+
+#: Keys as a CSMS generates them: 16 to 40 printable characters, at least one of them no letter
+#: (a secret made of letters alone could pass for a field name; none is generated that way).
+secrets = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=16, max_size=40
+).filter(lambda key: not key.isalpha())
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=6,
+)
+
+
+@st.composite
+def frames_carrying(draw: st.DrawFn, secret: str) -> list[Any]:
+    """A CALL that names the AuthorizationKey somewhere and carries ``secret`` somewhere."""
+    payload = draw(st.dictionaries(st.text(max_size=8), json_values, max_size=3))
+    name = draw(st.sampled_from(["AuthorizationKey", "authorizationKEY", "x AuthorizationKey"]))
+    carrier = draw(st.sampled_from(["value", "key", "extra", "nested"]))
+    payload[draw(st.sampled_from(["key", "value", "k"]).filter(lambda f: f != carrier))] = name
+    payload[carrier] = draw(st.sampled_from([secret, [secret], {"v": secret}, f"{secret} "]))
+    # The message id is the CSMS's own (shown, so that answers can be matched), not the key.
+    unique_id = draw(st.text(min_size=1, max_size=36).filter(lambda text: secret not in text))
+    frame: list[Any] = [2, unique_id, "ChangeConfiguration", payload]
+    return frame + draw(st.lists(json_values, max_size=1))
+
+
+@given(data=st.data(), secret=secrets)
+@settings(max_examples=120)
+def test_no_shape_of_frame_shows_the_key(data: st.DataObject, secret: str) -> None:
+    frame = data.draw(frames_carrying(secret))
+    text = json.dumps(frame)
+    # Broken JSON too: one of its structural characters gone, or the end cut off.
+    structure = [i for i, c in enumerate(text) if c in '[]{}:,"']
+    gone = data.draw(st.sampled_from(structure))
+    assert secret not in json.dumps(redact(frame))
+    assert secret not in redact_text(text)
+    assert secret not in redact_text(text[:gone] + text[gone + 1 :])
+    assert secret not in redact_text(text[: data.draw(st.integers(0, len(text)))])
