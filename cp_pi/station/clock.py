@@ -15,7 +15,7 @@ Two rules from OCPP 1.6 and from the field:
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -32,14 +32,25 @@ _NOTEWORTHY = 1.0
 def system_clock_synchronised() -> bool:
     """What the kernel says, the way ``timedatectl`` asks it (adjtimex, read-only); True where
     it cannot be asked (not Linux), so that a clock nobody can judge is left alone."""
+    clock_state = _kernel_clock_state()
+    return clock_state is None or clock_state() != _TIME_ERROR
+
+
+@functools.cache
+def _kernel_clock_state() -> Callable[[], int] | None:
+    """adjtimex(2) with ``modes`` 0, which reads without changing anything; None without it."""
+    import ctypes  # here: only a charge point told the time loads it (about 0.1 MiB)
+
     try:
         adjtimex = ctypes.CDLL(None, use_errno=True).adjtimex
     except (OSError, AttributeError):
-        return True
-    # struct timex with modes = 0 reads without changing anything; 512 bytes hold any layout.
-    timex = ctypes.create_string_buffer(512)
-    state = adjtimex(timex)
-    return bool(state != _TIME_ERROR)
+        return None
+
+    def state() -> int:
+        timex = ctypes.create_string_buffer(512)  # zeroed, larger than any struct timex
+        return int(adjtimex(timex))
+
+    return state
 
 
 class Clock:
