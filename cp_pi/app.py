@@ -18,7 +18,7 @@ from gpiozero.pins.mock import MockFactory
 
 from cp_pi import __version__
 from cp_pi.bench.server import BenchServer, ExtraCommand
-from cp_pi.config import Settings
+from cp_pi.config import ConfigError, Settings, check_runnable
 from cp_pi.hardware.connector import ConnectorHardware
 from cp_pi.hardware.factory import make_pin_factory
 from cp_pi.hardware.meter import EnergyMeter, NoMeter
@@ -29,7 +29,7 @@ from cp_pi.runlock import AlreadyRunning, RunLock
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.station.clock import Clock
 from cp_pi.station.connector import Connector
-from cp_pi.store import Store
+from cp_pi.store import Store, watch_file
 from cp_pi.systemd import Notifier
 from cp_pi.tasks import cancel_and_wait
 
@@ -141,11 +141,11 @@ async def running_station(
     """
     station = build_station(settings, clock=clock)
     try:
+        try:
+            check_runnable(settings, mock_pins=station.rig is not None)
+        except ConfigError as error:
+            raise StationError(f"config error: {error}") from None
         csms_url = settings.csms_url
-        if csms_url is None and station.rig is None:
-            raise StationError(
-                "config error: csms_url: required on real pins (the embedded CSMS is mock-only)"
-            )
         bench_csms_ops: dict[str, ExtraCommand] | None = None
         if csms_url is None:
             # Imported here: a charge point that has a central system of its own (the service's
@@ -156,9 +156,8 @@ async def running_station(
             station.csms = CentralSystem(
                 host="127.0.0.1", port=0, journal_limit=SERVING_JOURNAL_LIMIT
             )
-            await station.csms.start()
-            csms_url = station.csms.url
             bench_csms_ops = csms_ops(station.csms, settings.charge_point_id)
+        # The bench listens first: a port taken is then the one thing the operator hears of.
         if bench or (bench is None and station.rig is not None):
             if station.rig is None:
                 raise StationError(
@@ -169,9 +168,14 @@ async def running_station(
                 station.rig,
                 host=settings.bench.host,
                 port=settings.bench.port,
+                allowed_hosts=settings.bench.allowed_hosts,
                 extra_commands=bench_csms_ops,
             )
             await station.bench.start()
+        if csms_url is None:
+            assert station.csms is not None
+            await station.csms.start()
+            csms_url = station.csms.url
         listeners = [f for f in (on_link_state, station.bench and station.bench.on_link_state) if f]
 
         def link_state(text: str) -> None:
@@ -188,8 +192,11 @@ async def running_station(
             boot_again_after_reset=not restart_on_reset,
             backoff_first=backoff_first,
         )
+        station.charge_point.metering.start()  # clock-aligned readings
         station.link_task = asyncio.create_task(station.link.run(), name="link")
         station._tasks.append(station.link_task)
+        store_watch = watch_file(station.store, station.charge_point.refresh)
+        station._tasks.append(asyncio.create_task(store_watch, name="store file"))
         yield station
     finally:
         await shutdown(station)

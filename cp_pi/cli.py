@@ -9,83 +9,179 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cp_pi import __version__
 
+if TYPE_CHECKING:
+    from cp_pi.config import Settings
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line and exit status 2; the usage is one ``--help`` away."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    """A TCP port for argparse: a number from 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cp-pi",
         description="OCPP 1.6J charge point controller for the Raspberry Pi.",
     )
     parser.add_argument("--version", action="version", version=f"cp-pi {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    # The defaults named here for configuration flags are the configuration's own
+    # (tests/test_cli_errors.py holds them to it); they are not imported, so --help stays instant.
     run = commands.add_parser("run", help="run the charge point (the service's command)")
     _config_flags(run)
-    run.add_argument("--mock", action="store_true", help="mock pins with the simulated rig")
-    run.add_argument("--csms-url", help="central system base URL (ws:// or wss://)")
-    run.add_argument("--id", dest="charge_point_id", help="charge point id")
-    run.add_argument("--bench-port", type=int, help="bench server port (mock mode)")
-    run.add_argument("--data-dir", type=Path, help="where the message store lives")
+    run.add_argument(
+        "--mock",
+        action="store_true",
+        help="mock pins with the simulated rig (default: pin_factory of the configuration)",
+    )
+    run.add_argument(
+        "--csms-url",
+        help="central system base URL, ws:// or wss:// (default: csms_url of the"
+        " configuration; none: the embedded central system, on mock pins only)",
+    )
+    run.add_argument(
+        "--id",
+        dest="charge_point_id",
+        help="charge point id (default: charge_point_id of the configuration, cp-pi-001)",
+    )
+    run.add_argument(
+        "--bench-port",
+        type=_port,
+        metavar="PORT",
+        help="bench server port on mock pins (default: bench.port of the configuration, 8180)",
+    )
+    run.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the message store lives (default: data_dir of the configuration,"
+        " ~/.local/state/cp-pi)",
+    )
 
     commands.add_parser("demo", help="play the unlock story against the embedded CSMS on mock pins")
 
     bench = commands.add_parser("bench", help="drive a mock charge point from a web page")
     _config_flags(bench)
-    bench.add_argument("--host", dest="bench_host", help="bench address (default 127.0.0.1)")
-    bench.add_argument("--port", dest="bench_port", type=int, help="bench port (default 8180)")
-    bench.add_argument("--csms-url", help="use this central system instead of the embedded one")
-    bench.add_argument("--id", dest="charge_point_id", help="charge point id")
-    bench.add_argument("--data-dir", type=Path, help="message store (default: a throwaway one)")
+    bench.add_argument(
+        "--host",
+        dest="bench_host",
+        help="bench address (default: bench.host of the configuration, 127.0.0.1)",
+    )
+    bench.add_argument(
+        "--port",
+        dest="bench_port",
+        type=_port,
+        help="bench port (default: bench.port of the configuration, 8180)",
+    )
+    bench.add_argument(
+        "--csms-url", help="use this central system (default: an embedded one, on loopback)"
+    )
+    bench.add_argument(
+        "--id",
+        dest="charge_point_id",
+        help="charge point id (default: charge_point_id of the configuration, cp-pi-001)",
+    )
+    bench.add_argument(
+        "--data-dir", type=Path, help="message store (default: a throwaway directory)"
+    )
 
     wiring = commands.add_parser(
         "check-wiring", help="installer self-test: pin map, inputs, lock and contactor"
     )
     _config_flags(wiring)
-    wiring.add_argument("--mock", action="store_true", help="mock pins with the simulated rig")
-    wiring.add_argument("--yes", action="store_true", help="drive the outputs without asking")
+    wiring.add_argument(
+        "--mock",
+        action="store_true",
+        help="mock pins with the simulated rig (default: the configured pins; none found: stop)",
+    )
+    wiring.add_argument(
+        "--yes", action="store_true", help="drive the outputs without asking (default: ask)"
+    )
     wiring.add_argument(
         "--fault",
         choices=["lock_stuck", "feedback_broken", "contactor_welded"],
-        help="(mock pins) break a part of the rig first",
+        help="(mock pins) break a part of the rig first (default: none)",
     )
 
     csms = commands.add_parser("csms", help="run the embedded central system on its own")
-    csms.add_argument("--host", default="127.0.0.1")
-    csms.add_argument("--port", type=int, default=9000)
+    csms.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
+    csms.add_argument("--port", type=_port, default=9000, help="port (default: %(default)s)")
     csms.add_argument(
-        "--tag", action="append", dest="tags", help="authorized id tag (repeat; default: all)"
+        "--tag",
+        action="append",
+        dest="tags",
+        help="authorized id tag, repeat for more (default: every tag)",
     )
 
     fleet = commands.add_parser(
         "fleet", help="run many simulated charge points in one process (CSMS load tests)"
     )
-    fleet.add_argument("--count", type=int, required=True, help="how many charge points")
+    fleet.add_argument("--count", type=int, required=True, help="how many charge points (required)")
     fleet.add_argument("--csms-url", help="central system base URL (default: an embedded one)")
     fleet.add_argument(
-        "--pattern", choices=["none", "charge"], default="none", help="what each one does"
-    )
-    fleet.add_argument("--id-prefix", default="sim", help="ids are PREFIX-0001, PREFIX-0002, ...")
-    fleet.add_argument("--data-dir", type=Path, help="keep the stores here (default: throwaway)")
-    fleet.add_argument("--duration", type=float, help="stop after this many seconds")
-    fleet.add_argument("--rate", type=float, default=50.0, help="charge points started per second")
-    fleet.add_argument(
-        "--charge-time", type=float, default=60.0, help="mean seconds a session charges"
+        "--pattern",
+        choices=["none", "charge"],
+        default="none",
+        help="what each one does (default: %(default)s)",
     )
     fleet.add_argument(
-        "--idle-time", type=float, default=30.0, help="mean seconds between two sessions"
+        "--id-prefix",
+        default="sim",
+        help="ids are PREFIX-0001, PREFIX-0002, ... (default: %(default)s)",
+    )
+    fleet.add_argument(
+        "--data-dir", type=Path, help="keep the stores here (default: a throwaway directory)"
+    )
+    fleet.add_argument(
+        "--duration", type=float, help="stop after this many seconds (default: run until stopped)"
+    )
+    fleet.add_argument(
+        "--rate",
+        type=float,
+        default=50.0,
+        help="charge points started per second (default: %(default)g)",
+    )
+    fleet.add_argument(
+        "--charge-time",
+        type=float,
+        default=60.0,
+        help="mean seconds a session charges (default: %(default)g)",
+    )
+    fleet.add_argument(
+        "--idle-time",
+        type=float,
+        default=30.0,
+        help="mean seconds between two sessions (default: %(default)g)",
     )
 
-    check = commands.add_parser("check-config", help="validate the configuration and print it")
+    check = commands.add_parser(
+        "check-config",
+        help="validate the configuration as cp-pi run would, print it and the pin map",
+    )
     _config_flags(check)
     return parser
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", type=Path, help="TOML file (default: /etc/cp-pi/cp-pi.toml when present)"
+        "--config", type=Path, help="TOML file (default: /etc/cp-pi/cp-pi.toml when it exists)"
     )
 
 
@@ -125,13 +221,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "check-config":
         settings = load_settings_or_exit(args.config)
-        print(settings.model_dump_json(indent=2))
+        _runnable_or_exit(settings)
+        _print_settings(settings)
         return 0
     if args.command == "csms":
         from cp_pi.csms.server import run_csms
 
         _logging("INFO")
-        return _until_interrupted(run_csms(args.host, args.port, args.tags))
+        return _serving(
+            run_csms(args.host, args.port, args.tags), port_flag="--port", host_flag="--host"
+        )
     if args.command == "fleet":
         from cp_pi.fleet import FleetOptionsError, run_fleet
 
@@ -170,12 +269,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "bench":
         from cp_pi.bench.command import run_bench
 
-        return _until_interrupted(run_bench(settings))
+        return _serving(run_bench(settings), port_flag="--port", host_flag="--host")
     from cp_pi.app import RestartRequested, StationError, serve
     from cp_pi.hardware.factory import HardwareUnavailable
 
+    _runnable_or_exit(settings)
     try:
-        return _until_interrupted(serve(settings))
+        return _serving(
+            serve(settings), port_flag="--bench-port", host_flag="bench.host in the configuration"
+        )
     except RestartRequested:
         _restart(sys.argv[1:] if argv is None else argv)
     except StationError as error:
@@ -184,6 +286,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HardwareUnavailable as error:
         print(f"cp-pi: {error}", file=sys.stderr)
         return 1
+
+
+def _runnable_or_exit(settings: Settings) -> None:
+    """Refuse, as ``cp-pi run`` does, what is valid but cannot run on this machine's pins."""
+    from cp_pi.config import ConfigError, check_runnable, exit_with
+    from cp_pi.hardware.factory import resolves_to_mock
+
+    try:
+        check_runnable(settings, mock_pins=resolves_to_mock(settings.pin_factory))
+    except ConfigError as error:
+        exit_with(error)
+
+
+def _print_settings(settings: Settings) -> None:
+    """The settings in effect, then each connector's pins as the harness is built: BCM number
+    and physical header pin."""
+    from cp_pi.wiring_map import board_header, pin_map_lines
+
+    print(settings.model_dump_json(indent=2))
+    header = board_header()
+    for number, connector in enumerate(settings.connectors, start=1):
+        print(f"\nconnector {number} pin map:")
+        print(*pin_map_lines(connector, header), sep="\n")
+
+
+def _serving(coroutine: Any, *, port_flag: str, host_flag: str) -> int:
+    """Run a command that listens: an address it cannot listen on is one line naming the flag
+    that changes it, and exit status 2."""
+    from cp_pi.listening import CannotListen
+
+    try:
+        return _until_interrupted(coroutine)
+    except CannotListen as error:
+        flag = port_flag if error.port_taken else host_flag
+        print(f"cp-pi: {error}; choose another with {flag}", file=sys.stderr)
+        return 2
 
 
 def _restart(argv: Sequence[str]) -> NoReturn:

@@ -9,6 +9,7 @@ outside sources: stray ``CP_PI_*`` variables, the TOML file, and one plain line 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import sys
@@ -57,6 +58,8 @@ PIN_FACTORIES = ("lgpio", "rpigpio", "pigpio", "native", "mock")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: What a charge point id may be: it is the last segment of the CSMS URL.
 CHARGE_POINT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,48}$")
+#: The same rule as an installer reads it.
+CHARGE_POINT_ID_RULE = "letters A-Z a-z, digits 0-9 and . _ : -, 1 to 48 of them"
 
 #: GPIO numbers on the 40-pin header; GPIO0 and GPIO1 are the HAT ID EEPROM's I2C bus.
 FIRST_PIN = 2
@@ -233,9 +236,41 @@ class ConnectorConfig(Strict):
     contactor: ContactorConfig = Field(default_factory=ContactorConfig)
 
 
+#: A DNS name: labels of letters, digits and inner hyphens, joined by dots.
+HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?")
+
+
 class BenchConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8180, ge=0, le=65535)
+    #: Names the bench answers to besides loopback ones (a DNS-rebinding page names its own).
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, names: list[str]) -> list[str]:
+        checked = []
+        for name in names:
+            bare = name.strip().lower()
+            if bare.startswith("[") and bare.endswith("]"):
+                bare = bare[1:-1]
+            if HOST_NAME.fullmatch(bare) is None and not _ip_address(bare):
+                raise PydanticCustomError(
+                    "host_name",
+                    "'{name}' is not a host name: give the name alone, without scheme, port or"
+                    " path, e.g. bench.example.lan or 192.168.1.20",
+                    {"name": name},
+                )
+            checked.append(bare)
+        return checked
+
+
+def _ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class RigConfig(Strict):
@@ -297,6 +332,16 @@ def _default_data_dir() -> Path:
     return Path.home() / ".local" / "state" / "cp-pi"
 
 
+def _id_problem(charge_point_id: str) -> str:
+    """What is wrong with an id ``CHARGE_POINT_ID`` refuses, in words."""
+    for character in charge_point_id:
+        if CHARGE_POINT_ID.fullmatch(character) is None:
+            return f"{character!r} is not allowed"
+    if not charge_point_id:
+        return "empty"
+    return f"{len(charge_point_id)} characters is too many"
+
+
 def _pins_in_use(connectors: list[ConnectorConfig]) -> Iterator[tuple[str, int]]:
     for index, connector in enumerate(connectors):
         at = f"connectors[{index}]"
@@ -348,13 +393,14 @@ class Settings(BaseSettings):
     @classmethod
     def _usable_id(cls, charge_point_id: str) -> str:
         # By hand rather than Field(pattern=...): that compiles the pattern with pydantic's Rust
-        # regex engine, whose code then stays resident (about 0.3 MiB) for this one field. The
-        # error is the one pydantic gives; fullmatch, as Python's "$" also matches before a "\n".
+        # regex engine, whose code then stays resident (about 0.3 MiB) for this one field; and
+        # an installer is told which character is wrong, not shown a regular expression.
+        # fullmatch, as Python's "$" also matches before a "\n".
         if CHARGE_POINT_ID.fullmatch(charge_point_id) is None:
             raise PydanticCustomError(
-                "string_pattern_mismatch",
-                "String should match pattern '{pattern}'",
-                {"pattern": CHARGE_POINT_ID.pattern},
+                "charge_point_id",
+                "{problem}: use {rule}",
+                {"problem": _id_problem(charge_point_id), "rule": CHARGE_POINT_ID_RULE},
             )
         return charge_point_id
 
@@ -562,6 +608,21 @@ def load_settings(
     return settings
 
 
+def check_runnable(settings: Settings, *, mock_pins: bool) -> None:
+    """The rules that depend on the pins a valid configuration runs on; ConfigError if broken.
+
+    ``cp-pi run`` and ``cp-pi check-config`` both apply them, so the check refuses exactly what
+    the service would. ``mock_pins``: the pin factory resolves to mock pins on this machine.
+    """
+    if settings.csms_url is None and not mock_pins:
+        raise ConfigError(
+            [
+                "csms_url: required on real pins (the embedded central system runs on mock pins"
+                " only); set it to the central system's ws:// or wss:// address"
+            ]
+        )
+
+
 def load_settings_or_exit(
     config_path: Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Settings:
@@ -569,10 +630,11 @@ def load_settings_or_exit(
     try:
         return load_settings(config_path, overrides)
     except ConfigError as error:
-        _exit_with(error)
+        exit_with(error)
 
 
-def _exit_with(error: ConfigError) -> NoReturn:
+def exit_with(error: ConfigError) -> NoReturn:
+    """Print each problem on its own line, as the command line does, and exit with status 2."""
     for line in error.lines:
         print(f"cp-pi: config error: {line}", file=sys.stderr)
     raise SystemExit(2)

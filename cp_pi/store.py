@@ -13,9 +13,11 @@ calls are synchronous on one connection; no thread or async driver is needed.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -24,6 +26,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 FILE_NAME = "cp-pi.sqlite3"
+
+#: Free space below which a failed write is put down to a full disk. SQLite itself reports a
+#: full disk in several ways (an I/O error on its shared-memory file, a failed rollback).
+LOW_SPACE = 256 * 1024
+
+#: Seconds between two looks at whether the store file is still where it was opened.
+FILE_CHECK_PERIOD = 10.0
 
 log = logging.getLogger("cp_pi.store")
 
@@ -117,10 +126,14 @@ def _write(method: Callable[..., _Result]) -> Callable[..., _Result]:
 class Store:
     path: Path
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, path: Path, identity: tuple[int, int] | None = None
+    ) -> None:
         """Use :meth:`open`; this only adopts a connection that is already set up."""
         self._db = connection
         self.path = path
+        #: (st_dev, st_ino) of the file in use; None in memory.
+        self._identity = identity
         self._depth = 0
         #: Why the store runs from memory (nothing survives a restart), or None when on disk.
         self.degraded: str | None = None
@@ -164,7 +177,31 @@ class Store:
             _set_up(memory, self.path, durable=False)
         self._db.close()
         self._db = memory
+        self._identity = None
         self._report(reason)
+
+    def check_file(self) -> None:
+        """Move to memory, with everything queued, when the file in use is gone from its path.
+
+        A data directory deleted (or a file replaced) under a running store leaves SQLite
+        writing to a file nobody will open again: the queued messages would be lost at the next
+        start. The open connection still reads the old file, so its content is copied to memory
+        and kept for as long as the process lives; the directory is not made again behind the
+        back of whoever removed it. One ``stat``: cheap enough before every write.
+        """
+        if self._identity is None:
+            return
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            reason = f"{self.path} was deleted while in use"
+        except OSError as error:
+            reason = f"cannot look at {self.path}: {error}"
+        else:
+            if (found.st_dev, found.st_ino) == self._identity:
+                return
+            reason = f"{self.path} was replaced by another file while in use"
+        self._switch_to_memory(reason)
 
     @classmethod
     def open(cls, data_dir: Path) -> Store:
@@ -173,12 +210,15 @@ class Store:
         Raises :class:`StoreError` when the file is not a healthy cp-pi store; what to do then
         (move it aside, refuse to start) is the caller's decision, never silently ours.
         """
-        data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / FILE_NAME
-        # Owner only: the store holds the AuthorizationKey. SQLite gives its -wal and -shm
-        # files the main file's permissions.
-        path.touch(mode=0o600, exist_ok=True)
-        path.chmod(0o600)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            # Owner only: the store holds the AuthorizationKey. SQLite gives its -wal and -shm
+            # files the main file's permissions.
+            path.touch(mode=0o600, exist_ok=True)
+            path.chmod(0o600)
+        except OSError as error:
+            raise StoreError(f"cannot write {path}: {_trouble(data_dir) or error}") from error
         try:
             # isolation_level=None: no implicit transactions; atomic() issues BEGIN/COMMIT.
             connection = sqlite3.connect(path, isolation_level=None)
@@ -186,13 +226,19 @@ class Store:
             raise StoreError(f"cannot open {path}: {error}") from error
         try:
             _set_up(connection, path)
-        except sqlite3.Error as error:
-            connection.close()
-            raise StoreError(f"{path} is not a usable cp-pi store: {error}") from error
+            found = os.stat(path)
         except StoreError:
             connection.close()
             raise
-        return cls(connection, path)
+        except (sqlite3.Error, OSError) as error:
+            connection.close()
+            # A damaged file is a DatabaseError; a refused write an OperationalError.
+            refused = isinstance(error, (sqlite3.OperationalError, OSError))
+            trouble = _trouble(data_dir) if refused else None
+            if trouble is not None:
+                raise StoreError(f"cannot write {path}: {trouble} ({error})") from error
+            raise StoreError(f"{path} is not a usable cp-pi store: {error}") from error
+        return cls(connection, path, (found.st_dev, found.st_ino))
 
     def close(self) -> None:
         self._db.close()
@@ -205,6 +251,8 @@ class Store:
         single call is atomic on its own and joins the caller's block when there is one.
         """
         outermost = self._depth == 0
+        if outermost:
+            self.check_file()
         try:
             if outermost:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -222,7 +270,9 @@ class Store:
                     self._db.execute("ROLLBACK")
             if isinstance(error, sqlite3.Error):
                 if outermost and self.degraded is None:
-                    self._switch_to_memory(f"write to {self.path} failed: {error}")
+                    trouble = _trouble(self.path.parent)
+                    why = f"{trouble} ({error})" if trouble else str(error)
+                    self._switch_to_memory(f"write to {self.path} failed: {why}")
                 raise StoreError(f"write to {self.path} failed: {error}") from error
             raise
 
@@ -388,8 +438,44 @@ def _set_up(db: sqlite3.Connection, path: Path, *, durable: bool = True) -> None
             db.execute(f"PRAGMA user_version = {target}")  # PRAGMA takes no parameters
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk does that); a failed rollback
+            # must not hide what happened.
+            if db.in_transaction:
+                with suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             raise
+
+
+def _trouble(data_dir: Path) -> str | None:
+    """What the filesystem says is wrong with writing in ``data_dir``, if it says anything."""
+    existing = data_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        fs = os.statvfs(existing)
+    except OSError:
+        return None
+    if fs.f_flag & os.ST_RDONLY:
+        return f"{existing} is on a read-only filesystem"
+    # Root may also use the blocks the filesystem reserves for it.
+    free = (fs.f_bfree if os.geteuid() == 0 else fs.f_bavail) * fs.f_frsize
+    if free < LOW_SPACE:
+        return f"the disk holding {existing} is full ({free} bytes free)"
+    if not os.access(existing, os.W_OK):
+        return f"{existing} is not writable by this user"
+    return None
+
+
+async def watch_file(
+    store: Store, on_degraded: Callable[[], None], *, period: float = FILE_CHECK_PERIOD
+) -> None:
+    """Look every ``period`` seconds whether the store file is still in place, so that a
+    deleted data directory is reported even while nothing is written; then call
+    ``on_degraded`` once the store runs from memory, whatever the cause."""
+    while store.degraded is None:
+        await asyncio.sleep(period)
+        store.check_file()
+    on_degraded()
 
 
 def _message(row: tuple[int, str, str, str | None, int]) -> QueuedMessage:

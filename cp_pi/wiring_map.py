@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gpiozero.pins.local import get_pi_revision
+from gpiozero.pins.pi import PiBoardInfo
+
 from cp_pi.config import ActiveLevel, ConnectorConfig, LockKind
 from cp_pi.core.reading import LockPosition, PinSnapshot
 
@@ -24,6 +27,21 @@ class Header:
         for _header, pin in self._board.find_pin(f"GPIO{gpio}"):
             return f"GPIO{gpio} / pin {pin.number}"
         return f"GPIO{gpio} / not on the header"
+
+
+#: A Pi 4 B: its 40-pin header is the one of every Pi since the B+ (Zero, 3, 4, 5 alike).
+_FORTY_PIN_BOARD = 0xC03111
+
+
+def board_header() -> Header:
+    """The header of the Pi this runs on, read from its revision code without opening a pin
+    (the service may hold them); elsewhere, or on a board gpiozero does not know, the 40-pin
+    header every current Pi shares."""
+    try:
+        board = PiBoardInfo.from_revision(get_pi_revision())
+    except Exception:  # no /proc revision (not a Pi), or a revision unknown to gpiozero
+        board = PiBoardInfo.from_revision(_FORTY_PIN_BOARD)
+    return Header(board)
 
 
 @dataclass(frozen=True)

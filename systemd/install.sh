@@ -6,15 +6,20 @@
 #                                             # requirement such as cp-pi==0.1.0
 #
 # Running it again changes only what is missing: the system user, the virtualenv
-# (/opt/cp-pi/venv, with Debian's python3-lgpio visible), the package, the configuration
-# /etc/cp-pi/cp-pi.toml (created from cp-pi.example.toml if absent, never overwritten; always
-# root:cp-pi 0640), the unit in /etc/systemd/system, and the service enabled and started.
+# (/opt/cp-pi/venv, with Debian's python3-lgpio visible), the package, the command
+# /usr/local/bin/cp-pi (a link into the virtualenv), the configuration /etc/cp-pi/cp-pi.toml
+# (created from cp-pi.example.toml if absent, never overwritten; always root:cp-pi 0640), the
+# unit in /etc/systemd/system, and the service enabled. The service is started only once
+# `cp-pi check-config`, run as the service user on the service's file and environment, accepts
+# the configuration (a new one names no central system yet); until then the script says what
+# to edit, and running it again after the edit starts the service.
 # pip leaves an installed wheel or requirement of the same version alone, but rebuilds and
 # reinstalls a source tree every time, as it cannot tell whether the tree changed.
 #
 # DESTDIR=/some/dir puts every file under that directory and skips what needs the real system
-# (apt, users, ownership, systemctl): a trial run into a scratch root. pip takes its usual
-# PIP_* variables, so PIP_NO_INDEX=1 PIP_NO_DEPS=1 installs a local wheel without a network.
+# (apt, users, ownership, systemctl: each systemctl command is printed instead): a trial run
+# into a scratch root. pip takes its usual PIP_* variables, so PIP_NO_INDEX=1 PIP_NO_DEPS=1
+# installs a local wheel without a network.
 set -euo pipefail
 umask 022 # the service user must be able to read the virtualenv
 
@@ -30,7 +35,7 @@ while [ $# -gt 0 ]; do
         shift 2
         ;;
     -h | --help)
-        sed -n '2,18p' "$0"
+        sed -n '2,22p' "$0"
         exit 0
         ;;
     *)
@@ -43,6 +48,10 @@ done
 root=${DESTDIR:-}
 real_system() { [ -z "$root" ]; }
 say() { echo "install.sh: $*"; }
+# A command of the real system, or in a trial run the line saying it was skipped.
+on_system() {
+    if real_system; then "$@"; else say "skipped: $*"; fi
+}
 
 if real_system && [ "$(id -u)" -ne 0 ]; then
     echo "install.sh: run as root (sudo $0)" >&2
@@ -81,6 +90,16 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 # pip leaves an installed package of the same version alone, so a second run changes nothing.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$package"
+
+# `cp-pi` on the PATH, so that `sudo cp-pi check-config` and `sudo cp-pi check-wiring` work.
+command_link=$root/usr/local/bin/cp-pi
+install -d -m 0755 "$root/usr/local/bin"
+if [ -e "$command_link" ] && [ ! -L "$command_link" ]; then
+    say "warning: $command_link is not a link into /opt/cp-pi/venv: left as it is"
+elif [ "$(readlink "$command_link" || true)" != /opt/cp-pi/venv/bin/cp-pi ]; then
+    say "linking $command_link to /opt/cp-pi/venv/bin/cp-pi"
+    ln -sfn /opt/cp-pi/venv/bin/cp-pi "$command_link"
+fi
 
 # -- the configuration ---------------------------------------------------------------------------
 
@@ -121,10 +140,36 @@ if ! cmp -s "$here/cp-pi.service" "$unit_dir/cp-pi.service"; then
 fi
 chmod 0644 "$unit_dir/cp-pi.service"
 
-if real_system; then
-    systemctl daemon-reload
-    systemctl enable --now cp-pi.service
-    say "done: systemctl status cp-pi; after an upgrade: systemctl restart cp-pi"
-else
-    say "done in $root (skipped: apt, users, ownership, systemctl)"
-fi
+on_system systemctl daemon-reload
+on_system systemctl enable cp-pi.service
+
+# -- start it only if it can run -----------------------------------------------------------------
+
+# As the service would read it: its user, its file, and the unit's Environment= (%S is
+# /var/lib), nothing of this shell's environment.
+mapfile -t service_environment < <(
+    sed -n 's|^Environment=||p' "$here/cp-pi.service" | sed 's|%S|/var/lib|g'
+)
+check=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${service_environment[@]}"
+    "$venv/bin/cp-pi" check-config --config "$config")
+real_system && check=(runuser -u cp-pi -- "${check[@]}")
+status=0
+problems=$(cd / && "${check[@]}" 2>&1 >/dev/null) || status=$?
+case $status in
+0)
+    on_system systemctl start cp-pi.service
+    real_system && say "done: cp-pi runs (systemctl status cp-pi; journalctl -u cp-pi -f);" \
+        "after a change or an upgrade: sudo systemctl restart cp-pi"
+    ;;
+2)
+    say "installed and enabled, not started: the configuration cannot run yet:"
+    while IFS= read -r line; do echo "  $line"; done <<<"$problems"
+    say "next: edit /etc/cp-pi/cp-pi.toml, then \`sudo systemctl restart cp-pi\`"
+    ;;
+*)
+    echo "install.sh: cp-pi check-config failed (exit status $status):" >&2
+    printf '%s\n' "$problems" >&2
+    exit 1
+    ;;
+esac
+real_system || say "trial run done in $root (skipped: apt, users, ownership, systemctl)"

@@ -16,6 +16,7 @@ from cp_pi.config import (
     ConfigError,
     LockKind,
     Settings,
+    check_runnable,
     load_settings,
     load_settings_or_exit,
 )
@@ -246,14 +247,32 @@ def test_a_fixed_cable_frees_the_default_lock_pins(charger: Charger) -> None:
         pytest.param(
             'charge_point_id = "cp 1"',
             "charge_point_id",
-            "should match pattern '^[A-Za-z0-9._:-]{1,48}$'",
+            "' ' is not allowed: use letters A-Z a-z, digits 0-9 and . _ : -, 1 to 48 of them",
             id="id-with-space",
+        ),
+        pytest.param(
+            'charge_point_id = "cp/1"',
+            "charge_point_id",
+            "'/' is not allowed: use letters A-Z a-z, digits 0-9 and . _ : -",
+            id="id-with-slash",
         ),
         pytest.param(
             'charge_point_id = "cp-1\\n"',
             "charge_point_id",
-            "should match pattern",
+            "'\\n' is not allowed",
             id="id-with-trailing-newline",
+        ),
+        pytest.param(
+            'charge_point_id = ""',
+            "charge_point_id",
+            "empty: use letters",
+            id="id-empty",
+        ),
+        pytest.param(
+            f'charge_point_id = "{"x" * 49}"',
+            "charge_point_id",
+            "49 characters is too many: use letters A-Z a-z, digits 0-9 and . _ : -, 1 to 48",
+            id="id-too-long",
         ),
         pytest.param(
             'csms_url = "http://csms.example.com"',
@@ -279,6 +298,12 @@ def test_a_fixed_cable_frees_the_default_lock_pins(charger: Charger) -> None:
         pytest.param(
             '[bench]\nport = "http"', "bench.port", "should be a valid integer", id="wrong-type"
         ),
+        pytest.param(
+            '[bench]\nallowed_hosts = ["bench.example.lan", "http://bench.example.lan:8180"]',
+            "bench.allowed_hosts",
+            "'http://bench.example.lan:8180' is not a host name: give the name alone",
+            id="allowed-host-with-scheme",
+        ),
     ],
 )
 def test_a_problem_in_the_file_is_one_line_naming_its_key(
@@ -287,6 +312,12 @@ def test_a_problem_in_the_file_is_one_line_naming_its_key(
     charger.write(toml + "\n")
 
     assert_one_problem(charger.problems(), key, reason)
+
+
+def test_allowed_bench_hosts_are_kept_as_names(charger: Charger) -> None:
+    charger.env["CP_PI_BENCH__ALLOWED_HOSTS"] = '["Bench.Example.LAN", "[fd00::5]", "10.0.0.2"]'
+
+    assert charger.load().bench.allowed_hosts == ["bench.example.lan", "fd00::5", "10.0.0.2"]
 
 
 def test_a_pin_used_by_two_connectors_names_both(charger: Charger) -> None:
@@ -415,4 +446,80 @@ def test_check_config_refuses_a_bad_file_with_one_line(tmp_path: Path) -> None:
     assert run.stderr.splitlines() == [
         "cp-pi: config error: connectors[0].lock.drive_time: 5.0 s is above the 3.0 s ceiling"
         " (a longer drive burns the actuator)"
+    ]
+
+
+# What `cp-pi run` refuses, `cp-pi check-config` refuses: the same line, status 2
+
+
+def test_real_pins_need_a_central_system(charger: Charger) -> None:
+    charger.write('pin_factory = "lgpio"\n')
+    settings = charger.load()
+
+    with pytest.raises(ConfigError) as refused:
+        check_runnable(settings, mock_pins=False)
+
+    assert_one_problem(refused.value.lines, "csms_url", "required on real pins")
+    check_runnable(settings, mock_pins=True)  # the embedded central system serves mock pins
+    check_runnable(
+        settings.model_copy(update={"csms_url": "ws://csms.example.com/ocpp"}), mock_pins=False
+    )
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        pytest.param('pin_factory = "lgpio"\n', id="no-csms-url-on-real-pins"),
+        pytest.param('charge_point_id = "cp/1"\n', id="bad-id"),
+        pytest.param("[[connectors]]\n[[connectors]]\n", id="two-connectors-on-the-same-pins"),
+        pytest.param(
+            '[[connectors]]\n[connectors.lock]\nfeedback_pin = "none"\n', id="lock-without-feedback"
+        ),
+    ],
+)
+def test_check_config_refuses_what_run_refuses_with_the_same_line(
+    tmp_path: Path, toml: str
+) -> None:
+    config = tmp_path / "cp-pi.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n' + toml)
+
+    def cp_pi(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cp_pi", *args, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environment_without_ours(),
+        )
+
+    checked, ran = cp_pi("check-config"), cp_pi("run")
+
+    assert (checked.returncode, ran.returncode) == (2, 2)
+    assert checked.stderr == ran.stderr
+    assert checked.stderr.startswith("cp-pi: config error: ")
+    assert checked.stdout == ""
+
+
+def test_check_config_prints_the_pin_map_with_header_pins(tmp_path: Path) -> None:
+    config = tmp_path / "cp-pi.toml"
+    config.write_text('pin_factory = "mock"\n[[connectors]]\n[connectors.lock]\nfeedback_pin = 5\n')
+
+    run = subprocess.run(
+        [sys.executable, "-m", "cp_pi", "check-config", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment_without_ours(),
+    )
+
+    assert run.returncode == 0, run.stderr
+    pin_map = run.stdout[run.stdout.index("connector 1 pin map:") :].splitlines()[1:]
+    rows = [" ".join(line.split()) for line in pin_map]
+    assert rows == [
+        "proximity (plug present) GPIO17 / pin 11 input high = plug present",
+        "lock coil GPIO22 / pin 15 output high = drive",
+        "unlock coil GPIO23 / pin 16 output high = drive",
+        "lock feedback GPIO5 / pin 29 input low = engaged",
+        "contactor GPIO24 / pin 18 output high = closed",
+        "contactor aux contact GPIO25 / pin 22 input low = closed",
     ]

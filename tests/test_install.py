@@ -1,7 +1,10 @@
 """systemd/install.sh run for real with bash into a scratch root (DESTDIR), without a network.
 
 The package it installs is a wheel of this very tree, built offline with the test environment's
-own setuptools; pip's PIP_NO_INDEX and PIP_NO_DEPS keep it from looking anything up.
+own setuptools; pip's PIP_NO_INDEX and PIP_NO_DEPS keep it from looking anything up. cp-pi's
+dependencies (and pip) are lent to the scratch root's virtualenv from this environment by a
+``.pth`` file, the way Debian's python3-lgpio is lent to it on a Pi, so that the script's
+``cp-pi check-config`` runs for real.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -44,6 +48,16 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     [built] = wheels.glob("cp_pi-*.whl")
     return built
+
+
+@pytest.fixture(scope="module")
+def dependencies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This environment's packages, all but cp-pi itself (pip must install the wheel)."""
+    lent = tmp_path_factory.mktemp("dependencies")
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.startswith(("cp_pi", "__editable__")) and entry.suffix != ".pth":
+            (lent / entry.name).symlink_to(entry)
+    return lent
 
 
 def install(root: Path, wheel: Path) -> str:
@@ -88,10 +102,25 @@ def tree(root: Path) -> dict[str, tuple[int, int, str]]:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
+def root(tmp_path: Path, dependencies: Path) -> Path:
+    """A scratch root whose virtualenv, made as the script makes it, can see ``dependencies``."""
     scratch = tmp_path / "root"
-    scratch.mkdir()
+    venv = scratch / "opt/cp-pi/venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+        check=True,
+    )
+    [site] = venv.glob("lib/python3*/site-packages")
+    (site / "lent-dependencies.pth").write_text(f"{dependencies}\n")
     return scratch
+
+
+def configure(root: Path, csms_url: str) -> None:
+    """What the operator does next: name the central system in the new file."""
+    config = root / "etc/cp-pi/cp-pi.toml"
+    text = config.read_text()
+    assert '\n# csms_url = "' in text
+    config.write_text(text.replace('\n# csms_url = "', f'\ncsms_url = "{csms_url}"\n# was: "', 1))
 
 
 def test_it_installs_the_service_into_a_scratch_root(root: Path, wheel: Path) -> None:
@@ -151,3 +180,78 @@ def test_shellcheck_finds_nothing() -> None:
         ["shellcheck", str(SCRIPT)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_unconfigured_it_enables_the_service_but_does_not_start_it(root: Path, wheel: Path) -> None:
+    output = install(root, wheel).splitlines()
+
+    assert "install.sh: skipped: systemctl enable cp-pi.service" in output
+    assert not any("systemctl start" in line for line in output)
+    problem = output.index(
+        "install.sh: installed and enabled, not started: the configuration cannot run yet:"
+    )
+    assert output[problem + 1].startswith("  cp-pi: config error: csms_url: required on real pins")
+    assert output[problem + 2] == (
+        "install.sh: next: edit /etc/cp-pi/cp-pi.toml, then `sudo systemctl restart cp-pi`"
+    )
+
+
+def test_once_configured_a_second_run_starts_it(root: Path, wheel: Path) -> None:
+    install(root, wheel)
+    configure(root, "ws://csms.example.com:9000/ocpp")
+
+    output = install(root, wheel).splitlines()
+
+    assert "install.sh: skipped: systemctl start cp-pi.service" in output
+    assert not any("next:" in line or "config error" in line for line in output)
+
+
+def test_the_check_reads_the_file_with_the_services_environment(root: Path, wheel: Path) -> None:
+    # The unit's CP_PI_PIN_FACTORY=lgpio beats the file, as it does for the service: real pins,
+    # so the embedded central system cannot stand in for a missing csms_url.
+    config = root / "etc/cp-pi/cp-pi.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('pin_factory = "mock"\n')
+
+    output = install(root, wheel)
+
+    assert "csms_url: required on real pins" in output
+    assert "systemctl start" not in output
+
+
+def test_an_unconfigured_start_fails_once_without_using_up_the_start_limit(
+    root: Path, wheel: Path
+) -> None:
+    install(root, wheel)
+    unit = (PROJECT / "systemd/cp-pi.service").read_text().splitlines()
+    environment = [line.removeprefix("Environment=") for line in unit if "Environment=" in line]
+
+    # What systemd would run at the next boot, with the unit's environment and nothing else.
+    started = subprocess.run(
+        [
+            *(
+                "env",
+                "-i",
+                *(setting.replace("%S", str(root / "var/lib")) for setting in environment),
+            ),
+            *(str(root / "opt/cp-pi/venv/bin/cp-pi"), "run"),
+            *("--config", str(root / "etc/cp-pi/cp-pi.toml")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert started.stderr.startswith("cp-pi: config error: csms_url: required on real pins")
+    # A status the unit does not restart on: the service fails once, the start limit is untouched.
+    assert "Restart=on-failure" in unit
+    assert f"RestartPreventExitStatus={started.returncode}" in unit
+
+
+def test_cp_pi_is_on_the_path(root: Path, wheel: Path) -> None:
+    install(root, wheel)
+
+    link = root / "usr/local/bin/cp-pi"
+    assert os.readlink(link) == "/opt/cp-pi/venv/bin/cp-pi"
+    assert (root / "opt/cp-pi/venv/bin/cp-pi").is_file()

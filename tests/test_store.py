@@ -1,4 +1,7 @@
+import asyncio
+import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -7,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cp_pi.store import Store, StoreError, TransactionRecord
+from cp_pi.store import Store, StoreError, TransactionRecord, watch_file
 
 
 @pytest.fixture
@@ -336,3 +339,125 @@ def test_a_block_that_ends_normally_keeps_every_write(store: Store) -> None:
         assert [m.action for m in store.outbox()] == ["StartTransaction"]
     finally:
         store.close()
+
+
+# -- the file taken away, a full disk, a read-only filesystem ----------------------------------
+
+
+def test_a_deleted_data_directory_moves_the_queue_to_memory(
+    store: Store, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.enqueue("StartTransaction", {"connectorId": 1}, transaction_ref="a")
+    store.begin_transaction(transaction("a"))
+    shutil.rmtree(data_dir)
+
+    store.enqueue("StopTransaction", stop_payload(10), transaction_ref="a")
+
+    assert store.degraded == f"{data_dir / 'cp-pi.sqlite3'} was deleted while in use"
+    assert "running from memory" in caplog.text
+    assert caplog.records[-1].levelname == "ERROR"
+    assert [m.action for m in store.outbox()] == ["StartTransaction", "StopTransaction"]
+    assert [t.ref for t in store.open_transactions()] == ["a"]
+    assert not data_dir.exists()  # not made again behind the back of whoever removed it
+
+
+def test_a_replaced_store_file_is_noticed_before_the_next_write(
+    store: Store, data_dir: Path
+) -> None:
+    store.enqueue("MeterValues", {"connectorId": 1})
+    stranger = data_dir / "other"
+    stranger.write_bytes(b"")
+    os.replace(stranger, data_dir / "cp-pi.sqlite3")
+
+    store.put_setting("availability", "1", "Inoperative")
+
+    assert store.degraded is not None
+    assert "replaced by another file" in store.degraded
+    assert [m.action for m in store.outbox()] == ["MeterValues"]
+    assert (data_dir / "cp-pi.sqlite3").read_bytes() == b""  # the newcomer is left alone
+
+
+async def test_a_deletion_is_reported_while_nothing_is_written(
+    store: Store, data_dir: Path
+) -> None:
+    store.enqueue("StopTransaction", stop_payload(5))
+    told = asyncio.Event()
+    watcher = asyncio.create_task(watch_file(store, told.set, period=0.01))
+    await asyncio.sleep(0.03)
+    assert not told.is_set()
+
+    shutil.rmtree(data_dir)
+
+    async with asyncio.timeout(2):
+        await told.wait()
+    await watcher
+    assert store.degraded is not None
+    assert "deleted" in store.degraded
+    assert [m.action for m in store.outbox()] == ["StopTransaction"]
+
+
+def in_private_mounts(data_dir: Path, mount: str, script: str) -> str:
+    """Run ``script`` (Python, printing its findings) in a mount namespace of its own, after
+    the shell commands ``mount`` changed the filesystem under ``data_dir`` there: a real full
+    or read-only filesystem, which root would not get from chmod."""
+    if os.geteuid() != 0 or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+        pytest.skip("needs root and mount namespaces (unshare -m)")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = f'{mount} && exec "$0" -c "$1"'
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", command, sys.executable, script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=data_dir,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("left_free", [0, 44 * 1024])
+def test_a_full_disk_at_boot_is_reported_as_a_full_disk(data_dir: Path, left_free: int) -> None:
+    script = f"""
+import logging, os
+from pathlib import Path
+from cp_pi.store import Store
+logging.disable()
+try:
+    with open("filler", "wb") as filler:
+        for _ in range(256):  # never more than 1 MiB, should the mount not be the small one
+            filler.write(bytes(4096))
+            filler.flush()
+except OSError:
+    pass
+os.truncate("filler", max(0, os.path.getsize("filler") - {left_free}))
+print(Store.open_or_memory(Path.cwd() / "data").degraded)
+"""
+    out = in_private_mounts(
+        data_dir, 'mount -t tmpfs -o size=256k tmpfs "$PWD" && cd "$PWD"', script
+    )
+
+    assert "cannot write" in out
+    assert "is full (" in out
+    assert "cannot rollback" not in out  # what SQLite said once it had rolled back by itself
+
+
+def test_a_read_only_filesystem_at_boot_is_named_and_the_run_lock_refused(data_dir: Path) -> None:
+    script = """
+import logging
+from pathlib import Path
+from cp_pi.runlock import RunLock
+from cp_pi.store import Store
+logging.disable()
+store = Store.open_or_memory(Path.cwd())
+store.enqueue("StatusNotification", {"connectorId": 0})
+print(store.degraded)
+try:
+    RunLock(Path.cwd()).acquire()
+except OSError as error:
+    print("run lock:", error.strerror)
+"""
+    mount = 'mount --bind "$PWD" "$PWD" && mount -o remount,bind,ro "$PWD" && cd "$PWD"'
+    out = in_private_mounts(data_dir, mount, script)
+
+    assert f"{data_dir} is on a read-only filesystem" in out
+    assert "run lock: Read-only file system" in out

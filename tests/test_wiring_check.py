@@ -20,6 +20,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from cp_pi.config import ConnectorConfig, ContactorConfig, LockConfig, Settings
+from cp_pi.hardware.factory import gpio_chip_found
 from cp_pi.hardware.rig import RigFault
 from cp_pi.wiring_check import QUESTION, check_wiring
 from tests.conftest import FAST_LOCK, fast_settings, fixed_cable
@@ -104,7 +105,7 @@ async def test_a_sound_charger_passes_every_check(settings: Settings) -> None:
     run = await check(settings)
 
     assert run.verdicts == dict.fromkeys(CHECKS, "pass")
-    assert run.lines[-1] == "all 5 checks passed"
+    assert run.lines[-1] == "all 5 checks passed on mock pins"
     assert run.status == 0
 
 
@@ -295,6 +296,22 @@ async def test_it_refuses_while_the_service_holds_the_run_lock(
     assert not factory.pins
 
 
+async def test_with_no_gpio_chip_it_says_so_and_checks_nothing(tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path / "data", None).model_copy(update={"pin_factory": None})
+    out = io.StringIO()
+
+    status = await check_wiring(
+        settings, assume_yes=True, fault=None, out=out, ask=None, dev=tmp_path / "dev"
+    )
+
+    assert status == 1
+    assert out.getvalue().splitlines() == [
+        f"cp-pi: no GPIO chip found ({tmp_path / 'dev'}/gpiochip*): there is no wiring to check"
+        " on this machine; on a Pi, see that the GPIO driver is loaded; --mock checks the"
+        " simulated rig instead"
+    ]
+
+
 # -- as a command, in a process of its own -----------------------------------------------------
 
 
@@ -332,7 +349,24 @@ async def finish(process: asyncio.subprocess.Process) -> tuple[int, str]:
 async def test_the_command_passes_on_the_rig_with_yes(tmp_path: Path) -> None:
     status, output = await finish(await command(config_file(tmp_path), "--yes"))
 
-    assert output.splitlines()[-1] == "all 5 checks passed"
+    assert output.splitlines()[-1] == "all 5 checks passed on mock pins"
+    assert status == 0
+
+
+@pytest.mark.skipif(gpio_chip_found(), reason="this machine has a GPIO chip")
+async def test_the_command_passes_on_mock_pins_only_when_asked_for(tmp_path: Path) -> None:
+    config = tmp_path / "cp-pi.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n')  # no pin_factory: the machine's
+
+    status, output = await finish(await command(config, "--yes"))
+
+    assert status == 1
+    assert "no GPIO chip found" in output
+    assert "passed" not in output
+
+    status, output = await finish(await command(config, "--yes", "--mock"))
+
+    assert output.splitlines()[-1] == "all 5 checks passed on mock pins"
     assert status == 0
 
 

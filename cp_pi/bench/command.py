@@ -20,8 +20,8 @@ log = logging.getLogger("cp_pi.bench")
 
 
 async def run_bench(settings: Settings) -> int:
-    """Serve the bench until SIGTERM or Ctrl+C; 1 when it cannot start (a port in use)."""
-    host = settings.bench.host
+    """Serve the bench until SIGTERM or Ctrl+C; :class:`~cp_pi.listening.CannotListen` when
+    its port (or the embedded central system's) cannot be listened on."""
     stop = asyncio.Event()
     with stopped_by_signals(stop):
         async with contextlib.AsyncExitStack() as stack:
@@ -29,13 +29,9 @@ async def run_bench(settings: Settings) -> int:
             if "data_dir" not in settings.model_fields_set:
                 scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="cp-pi-bench-"))
                 changes["data_dir"] = Path(scratch)
-            try:
-                station = await stack.enter_async_context(
-                    running_station(settings.model_copy(update=changes), bench=True)
-                )
-            except OSError as error:
-                log.error("cannot serve the bench on %s:%d: %s", host, settings.bench.port, error)
-                return 1
+            station = await stack.enter_async_context(
+                running_station(settings.model_copy(update=changes), bench=True)
+            )
             assert station.bench is not None  # bench=True builds it or raises
             central = "embedded" if station.csms is not None else settings.csms_url
             print(f"bench: {station.bench.url}/  (central system: {central})", flush=True)

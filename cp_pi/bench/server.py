@@ -6,6 +6,10 @@ as ``{"type": "ocpp", "dir": "tx"|"rx", "frame": [...]}``; it takes commands as 
 root adds, such as ``csms``). ``GET /api/state`` answers the same state and ``GET /`` the bench
 page. ``docs/bench-protocol.md`` is the reference. The plain HTTP answers ride on the websockets
 server's ``process_request`` hook, so the bench needs no second web framework.
+
+Every request must name the bench by a loopback name, by the address it listens on or by a name in
+``bench.allowed_hosts``, and a browser's ``Origin`` must be the bench itself: a web page whose own
+name an attacker rebinds to 127.0.0.1 (DNS rebinding) sends its own name and is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -30,6 +34,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from cp_pi.hardware.rig import BenchRig, RigFault
+from cp_pi.listening import CannotListen
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.tasks import cancel_and_wait
 
@@ -88,6 +93,7 @@ class BenchServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        allowed_hosts: Iterable[str] = (),
         extra_commands: dict[str, ExtraCommand] | None = None,
     ) -> None:
         self.cp = charge_point
@@ -102,6 +108,7 @@ class BenchServer:
         self._state_pending = False
         self._sending: set[asyncio.Future[None]] = set()
         self._page = _page_files()
+        self._allowed_hosts = frozenset((host.strip("[]").lower(), *allowed_hosts))
 
     @property
     def url(self) -> str:
@@ -112,12 +119,16 @@ class BenchServer:
         if reachable_from_network(self.host):
             log.warning(
                 "the bench listens on %s: anyone who can reach it can drive this charge point"
-                " and its central system; use 127.0.0.1 unless the network is yours",
+                " and its central system; use 127.0.0.1 unless the network is yours (and name"
+                " the bench in bench.allowed_hosts to reach it by another name)",
                 self.host,
             )
-        self._server = await serve(
-            self._handle, self.host, self.port, process_request=self._http, max_size=64 * 1024
-        )
+        try:
+            self._server = await serve(
+                self._handle, self.host, self.port, process_request=self._http, max_size=64 * 1024
+            )
+        except OSError as error:
+            raise CannotListen(self.host, self.port, error) from error
         self.port = self._server.sockets[0].getsockname()[1] if self.port == 0 else self.port
         self.cp.subscribe(self._state_changed)
         log.info("bench at %s (websocket %s/bench)", self.url, self.url.replace("http", "ws"))
@@ -178,11 +189,11 @@ class BenchServer:
     # -- HTTP ----------------------------------------------------------------------------------
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        refusal = self._refusal(connection, request)
+        if refusal is not None:
+            return refusal
         path = urlsplit(request.path).path
         if path == "/bench":
-            if not _same_origin(request.headers):
-                # Any web page the tester opens could otherwise drive the bench from their browser.
-                return _respond(connection, http.HTTPStatus.FORBIDDEN, "foreign origin\n", "plain")
             return None  # go on with the websocket handshake
         if path == "/api/state":
             return _respond(connection, http.HTTPStatus.OK, json.dumps(self.state()), "json")
@@ -190,6 +201,34 @@ class BenchServer:
             file, kind = self._page[path]
             return _respond(connection, http.HTTPStatus.OK, file.read_text(encoding="utf-8"), kind)
         return _respond(connection, http.HTTPStatus.NOT_FOUND, "not found\n", "plain")
+
+    def _refusal(self, connection: ServerConnection, request: Request) -> Response | None:
+        """421 for a Host the bench is not known by, 403 for a page of another origin."""
+        host = request.headers.get("Host")
+        origin = request.headers.get("Origin")
+        if not self._allowed(host):
+            log.warning(
+                "bench: refused %s for Host %r: not a name of this bench (bench.allowed_hosts)",
+                request.path,
+                host,
+            )
+            return _respond(
+                connection, http.HTTPStatus.MISDIRECTED_REQUEST, "wrong host\n", "plain"
+            )
+        # A browser names the page's origin; scripts and tools send none and are let in.
+        if origin is not None and urlsplit(origin).netloc.lower() != str(host).lower():
+            log.warning("bench: refused %s from a page of origin %r", request.path, origin)
+            return _respond(connection, http.HTTPStatus.FORBIDDEN, "foreign origin\n", "plain")
+        return None
+
+    def _allowed(self, host: str | None) -> bool:
+        if host is None:
+            return False
+        try:
+            name = urlsplit(f"//{host}").hostname
+        except ValueError:  # a malformed address, such as "[::1"
+            return False
+        return name is not None and (is_loopback(name) or name in self._allowed_hosts)
 
     # -- the websocket -------------------------------------------------------------------------
 
@@ -274,12 +313,17 @@ class BenchServer:
 
 def reachable_from_network(host: str) -> bool:
     """True unless the host is a loopback address: a name may resolve to anything."""
+    return not is_loopback(host)
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address, which no other machine can reach or rebind."""
     if host == "localhost":
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
         return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _fault(value: object) -> RigFault:
@@ -288,14 +332,6 @@ def _fault(value: object) -> RigFault:
     except ValueError:
         names = ", ".join(f.value for f in RigFault)
         raise BenchError(f"unknown fault {value!r} (one of {names})") from None
-
-
-def _same_origin(headers: Headers) -> bool:
-    """A browser names the page's origin; scripts and tools send none and are let in."""
-    origin = headers.get("Origin")
-    if origin is None:
-        return True
-    return urlsplit(origin).netloc == headers.get("Host")
 
 
 def _respond(

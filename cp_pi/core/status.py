@@ -80,6 +80,18 @@ def connector_status(facts: ConnectorFacts) -> tuple[Status, ErrorCode]:
     return Status.AVAILABLE, error
 
 
+def status_info(facts: ConnectorFacts) -> str | None:
+    """The StatusNotification ``info`` that says why, where the status alone does not.
+
+    A transaction that runs on without its cable (StopTransactionOnEVSideDisconnect = false) is
+    SuspendedEV because the EV side was disconnected, not because the vehicle paused.
+    """
+    healthy = error_code_of(facts.reading) is ErrorCode.NO_ERROR
+    if healthy and facts.transaction_running and not facts.cable_present:
+        return "EV side disconnected"
+    return None
+
+
 def charge_point_status(*, operative: bool, degraded: bool = False) -> tuple[Status, ErrorCode]:
     """Connector 0 (the charge point as a whole) is only Available, Unavailable or Faulted.
 

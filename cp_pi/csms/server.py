@@ -35,6 +35,7 @@ from cp_pi.csms.records import (
     TransactionRecord,
 )
 from cp_pi.csms.session import CallErrorReceived, ChargePointSession, InvalidAnswer
+from cp_pi.listening import CannotListen
 from cp_pi.ocpp16.wire import hide_secrets_in
 
 __all__ = [
@@ -84,6 +85,8 @@ class CentralSystem:
         self.port = port
         self.authorized_tags = authorized_tags
         """None accepts every tag; otherwise tags outside the collection are Invalid."""
+        self.tag_statuses: dict[str, str] = {}
+        """idTag -> its status (Blocked, Expired, ...), looked up before `authorized_tags`."""
         self.heartbeat_interval = heartbeat_interval
         self.boot_status: BootStatus = boot_status
         self.transactions: dict[int, TransactionRecord] = {}
@@ -122,16 +125,19 @@ class CentralSystem:
             return
         # At DEBUG the websocket library logs the Authorization header and every frame.
         hide_secrets_in("websockets.server", "cp_pi.csms")
-        self._server = await serve(
-            self._serve_charge_point,
-            self.host,
-            self.port,
-            subprotocols=[SUBPROTOCOL],
-            process_request=self._admit,
-            ssl=self.ssl,
-            # A charge point that stopped answering must not hold up a stop for long.
-            close_timeout=2,
-        )
+        try:
+            self._server = await serve(
+                self._serve_charge_point,
+                self.host,
+                self.port,
+                subprotocols=[SUBPROTOCOL],
+                process_request=self._admit,
+                ssl=self.ssl,
+                # A charge point that stopped answering must not hold up a stop for long.
+                close_timeout=2,
+            )
+        except OSError as error:
+            raise CannotListen(self.host, self.port, error) from error
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("central system listening on %s/{chargePointId}", self.url)
 
@@ -359,15 +365,11 @@ def _credentials_match(request: Request, cp_id: str, expected: str | None) -> bo
 
 
 async def run_csms(host: str, port: int, authorized_tags: Collection[str] | None) -> int:
-    """Serve until cancelled; 1 when the address cannot be bound."""
+    """Serve until cancelled; :class:`CannotListen` when the address cannot be bound."""
     csms = CentralSystem(
         host=host, port=port, authorized_tags=authorized_tags, journal_limit=SERVING_JOURNAL_LIMIT
     )
-    try:
-        await csms.start()
-    except OSError as error:
-        log.error("cannot listen on %s:%s: %s", host, port, error)
-        return 1
+    await csms.start()
     try:
         await asyncio.Event().wait()
     finally:

@@ -258,5 +258,8 @@ class ChargePointSession(Ocpp16Peer):
         return call_result.FirmwareStatusNotification()
 
     def _id_tag_info(self, id_tag: str) -> IdTagInfo:
-        tags = self._central.authorized_tags
-        return IdTagInfo(status="Accepted" if tags is None or id_tag in tags else "Invalid")
+        status = self._central.tag_statuses.get(id_tag)
+        if status is None:
+            tags = self._central.authorized_tags
+            status = "Accepted" if tags is None or id_tag in tags else "Invalid"
+        return IdTagInfo(status=status)

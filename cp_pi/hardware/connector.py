@@ -4,6 +4,15 @@ The lock is engaged before the contactor closes, and released only while the con
 commanded open and its aux contact confirms it. Lock, unlock and close take one asyncio lock,
 so that each check and the action it allows cannot be split by another command; opening the
 contactor never waits for anything.
+
+Energy stops in the hardware itself, never behind work queued on the event loop: whenever the
+reading of the pins says so (:attr:`ConnectorReading.stops_charging`, the one rule), the contactor
+is opened by :meth:`ConnectorHardware.supervise`, which runs in each lock-feedback and aux-contact
+edge's own handler before the loop hears of the edge, on the loop after every input change, and
+from a loop timer every second (a pin that fails to read raises no edge). The timer is a plain
+callback, not a task: it runs in the first loop iteration after it is due, with no task step to
+wait for. The charge point learns of the trip afterwards (:attr:`ConnectorHardware.tripped`) and
+ends the transaction.
 """
 
 from __future__ import annotations
@@ -29,6 +38,9 @@ from cp_pi.hardware.inputs import LockFeedback, ProximitySensor
 from cp_pi.hardware.lock import LockActuator, make_lock
 
 logger = logging.getLogger("cp_pi.hardware")
+
+#: Seconds between two looks at the pins while the contactor is closed.
+SUPERVISION_PERIOD = 1.0
 
 
 class ConnectorHardware:
@@ -71,6 +83,7 @@ class ConnectorHardware:
                     pin_factory=pin_factory,
                     loop=loop,
                     on_change=changed,
+                    on_edge=self.supervise,
                 )
                 undo.callback(self._lock_feedback.release)
                 self._lock = make_lock(
@@ -83,13 +96,50 @@ class ConnectorHardware:
                 pin_factory=pin_factory,
                 loop=loop,
                 on_change=changed,
+                on_edge=self.supervise,
             )
             undo.pop_all()
         self._cable = self._proximity.cable_present  # a cable in at start-up fires no event
+        self._supervision = loop.call_later(SUPERVISION_PERIOD, self._supervise_periodically)
 
     def _input_changed(self) -> None:
+        self.supervise()
         if self.on_change is not None:
             self.on_change()
+
+    def supervise(self) -> bool:
+        """Open the contactor here and now when the pins say energy must stop; True if it did.
+
+        Synchronous and safe from any thread (a pin driver's edge handler calls it); the reason
+        stays in :attr:`tripped` for the charge point to act on.
+        """
+        if not self._contactor.commanded_closed:
+            return False
+        reading = self.reading()
+        if not (reading.stops_charging and self._contactor.trip(reading)):
+            return False
+        logger.error(
+            "connector %d: %s with the contactor closed: contactor opened",
+            self.connector_id,
+            reading.value,
+        )
+        return True
+
+    def _supervise_periodically(self) -> None:
+        self._supervision = self._loop.call_later(SUPERVISION_PERIOD, self._supervise_periodically)
+        if self.supervise():
+            self._input_changed()
+
+    @property
+    def tripped(self) -> ConnectorReading | None:
+        """The reading that opened the contactor on its own, until the next close or until
+        :meth:`acknowledge_trip`."""
+        return self._contactor.tripped
+
+    def acknowledge_trip(self) -> ConnectorReading | None:
+        """The trip, taken note of (the charge point ended the transaction for it)."""
+        tripped, self._contactor.tripped = self._contactor.tripped, None
+        return tripped
 
     def _proximity_changed(self) -> None:
         """Count a new level only once it held for the debounce time (done in software because
@@ -217,6 +267,7 @@ class ConnectorHardware:
         self._contactor.outputs_off()
 
     def close(self) -> None:
+        self._supervision.cancel()
         if self._settling is not None:
             self._settling.cancel()
         self.outputs_off()

@@ -3,24 +3,27 @@
 The output says what was commanded; only the auxiliary contact says what the main contacts did.
 A contactor whose aux contact stays closed after the output dropped is welded: the cable is
 live, and the lock must stay engaged. Confirmation is awaited on the aux contact's events, not
-polled.
+polled. A safety trip may open it from a pin driver's thread (:meth:`trip`), so the command and
+the output level change together under one small lock.
 
 The aux contact follows the output a few tens of milliseconds late, whoever dropped it: a
-command, or the safety net on SIGTERM. For ``confirm_timeout`` after any drop the contactor is
-*settling*, so that a reading taken meanwhile is a transition, not a weld; a contact still closed
-after that is a weld, and :meth:`Contactor.open` says so.
+command, a trip, or the safety net on SIGTERM. For ``confirm_timeout`` after any drop the
+contactor is *settling*, so that a reading taken meanwhile is a transition, not a weld; a contact
+still closed after that is a weld, and :meth:`Contactor.open` says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 
 from gpiozero import DigitalOutputDevice, Factory
 
 from cp_pi.config import ContactorConfig
+from cp_pi.core.reading import ConnectorReading
 from cp_pi.hardware import safety
 from cp_pi.hardware.inputs import AuxContact
 
@@ -36,6 +39,7 @@ class Contactor:
         pin_factory: Factory,
         loop: asyncio.AbstractEventLoop,
         on_change: Callable[[], None],
+        on_edge: Callable[[], object] | None = None,
     ) -> None:
         self._connector_id = connector_id
         self._config = config
@@ -47,6 +51,10 @@ class Contactor:
         self._confirming = False
         #: time.monotonic() when the output last dropped from on; None before any drop.
         self._dropped_at: float | None = None
+        # Re-entrant: a pin wired straight back to an input may report its edge synchronously.
+        self._switching = threading.RLock()
+        #: The reading that made :meth:`trip` open the contactor, until the next close.
+        self.tripped: ConnectorReading | None = None
         self._aux = (
             None
             if config.feedback_pin is None
@@ -56,6 +64,7 @@ class Contactor:
                 pin_factory=pin_factory,
                 loop=loop,
                 on_change=self._aux_moved,
+                on_edge=on_edge,
             )
         )
         try:
@@ -82,8 +91,10 @@ class Contactor:
         Leaving it commanded lets ``reading()`` name the fault (CONTACTOR_FAILED_TO_CLOSE); the
         caller decides what to do next, normally :meth:`open`.
         """
-        self.commanded_closed = True
-        self._output.on()
+        with self._switching:
+            self.tripped = None
+            self.commanded_closed = True
+            self._output.on()
         logger.info("connector %d: contactor closing", self._connector_id)
         confirmed = await self._confirm(closed=True)
         if not confirmed:
@@ -113,11 +124,26 @@ class Contactor:
 
     def outputs_off(self) -> None:
         """Output off at once; synchronous and safe in a signal handler (no loop, no await)."""
-        was_on = self.commanded_closed or bool(self._output.value)
-        self.commanded_closed = False
-        self._output.off()
-        if was_on:
+        with self._switching:
+            was_on = self.commanded_closed or bool(self._output.value)
+            self.commanded_closed = False
+            self._output.off()
+            if was_on:
+                self._dropped_at = time.monotonic()
+
+    def trip(self, reading: ConnectorReading) -> bool:
+        """Drop the output if it is commanded closed, naming why; True when it was.
+
+        Safe from any thread: a pin driver's edge handler calls it.
+        """
+        with self._switching:
+            if not self.commanded_closed:
+                return False
+            self.commanded_closed = False
+            self._output.off()
             self._dropped_at = time.monotonic()
+            self.tripped = reading
+            return True
 
     def release(self) -> None:
         """Output off, then give the pins back."""

@@ -29,6 +29,16 @@ class HardwareUnavailable(Exception):
     """The configured GPIO access cannot work on this machine; the message says what to do."""
 
 
+def gpio_chip_found(dev: Path = Path("/dev")) -> bool:
+    """Whether this machine has a GPIO character device (a Pi, or a board like one)."""
+    return any(dev.glob("gpiochip*"))
+
+
+def resolves_to_mock(name: str | None, *, dev: Path = Path("/dev")) -> bool:
+    """Whether :func:`make_pin_factory` gives mock pins for ``name``, without opening any pin."""
+    return name == "mock" or (name is None and not gpio_chip_found(dev))
+
+
 def make_pin_factory(name: str | None, *, dev: Path = Path("/dev")) -> Factory:
     """The factory called ``name``: "mock", "lgpio", "rpigpio", "pigpio" or "native".
 
@@ -36,7 +46,7 @@ def make_pin_factory(name: str | None, *, dev: Path = Path("/dev")) -> Factory:
     mock pins. ``dev`` exists so that the choice can be tested off a Pi.
     """
     if name is None:
-        if not any(dev.glob("gpiochip*")):
+        if not gpio_chip_found(dev):
             logger.warning("no GPIO chip found: using mock pins")
             return MockFactory()
         name = "lgpio"

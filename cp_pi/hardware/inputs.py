@@ -3,7 +3,8 @@
 All three have external pull resistors and a configured active level, so they are gpiozero
 ``DigitalInputDevice(pull_up=None, active_state=...)``. Their values are read live from the pin:
 a cable already inserted at start-up fires no event but is still seen. Events arrive on the pin
-driver's own thread (lgpio's), so they reach asyncio through :func:`call_on_loop`.
+driver's own thread (lgpio's), so they reach asyncio through :func:`call_on_loop`; a safety check
+that must not wait for the loop runs first, in the edge's own handler (``on_edge``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class _DigitalInput:
         pin_factory: Factory,
         loop: asyncio.AbstractEventLoop,
         on_change: Callable[[], None],
+        on_edge: Callable[[], object] | None = None,
     ) -> None:
         self._device = DigitalInputDevice(
             pin,
@@ -57,7 +59,13 @@ class _DigitalInput:
         )
 
         def changed() -> None:
-            call_on_loop(loop, on_change)
+            # ``on_edge`` runs here, on the pin driver's thread and before the loop hears of the
+            # edge, so a safety reaction never waits behind work queued on the loop.
+            try:
+                if on_edge is not None:
+                    on_edge()
+            finally:
+                call_on_loop(loop, on_change)
 
         self._device.when_activated = changed
         self._device.when_deactivated = changed

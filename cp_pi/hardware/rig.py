@@ -12,7 +12,7 @@ Everything happens on the event loop; pin changes from other threads are handed 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +20,7 @@ from gpiozero.exc import PinError
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from cp_pi.config import ActiveLevel, ConnectorConfig, LockKind, RigConfig
+from cp_pi.core.metering import ENERGY_REGISTER, POWER, Reading
 from cp_pi.hardware.inputs import call_on_loop
 from cp_pi.hardware.meter import EnergyMeter
 
@@ -170,6 +171,10 @@ class _Connector:
         running = self._loop.time() - self._closed_since if self._contactor_on else 0.0
         return self._energy_wh + running * self._rig.power_w / 3600
 
+    def power_w(self) -> float:
+        """What the simulated vehicle draws: ``power_w`` while the contactor output is on."""
+        return self._rig.power_w if self._contactor_on else 0.0
+
     # -- the hands of the tester ------------------------------------------------------------------
 
     def set_cable(self, present: bool) -> None:
@@ -205,11 +210,26 @@ class _Connector:
 
 
 class _Meter:
+    """The energy register and the active power of one connector of the rig."""
+
     def __init__(self, connector: _Connector) -> None:
         self._connector = connector
 
+    @property
+    def measurands(self) -> frozenset[str]:
+        return frozenset({ENERGY_REGISTER, POWER})
+
     def read_wh(self) -> int:
         return int(self._connector.energy_wh())
+
+    def read(self, measurands: Iterable[str]) -> list[Reading]:
+        readings = []
+        for measurand in measurands:
+            if measurand == ENERGY_REGISTER:
+                readings.append(Reading(measurand, self.read_wh(), "Wh"))
+            elif measurand == POWER:
+                readings.append(Reading(measurand, self._connector.power_w(), "W"))
+        return readings
 
 
 class BenchRig:
@@ -251,7 +271,7 @@ class BenchRig:
         return self._connector(connector_id).latch_engaged
 
     def meter(self, connector_id: int) -> EnergyMeter:
-        """Counts while the contactor output is on, at the rig's ``power_w``."""
+        """Counts (and draws ``power_w``) while the contactor output is on."""
         return _Meter(self._connector(connector_id))
 
     def close(self) -> None:

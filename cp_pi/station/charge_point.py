@@ -17,12 +17,13 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from cp_pi.core.reading import ConnectorReading
-from cp_pi.core.status import ErrorCode, Status, charge_point_status
+from cp_pi.core.status import ErrorCode, Status, charge_point_status, status_info
 from cp_pi.core.unlock import UnlockStatus
 from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.clock import Clock
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector
+from cp_pi.station.metering import Metering
 from cp_pi.station.outbox import Outbox, RetryPolicy
 from cp_pi.station.requests import CsmsRequests
 from cp_pi.station.transactions import Transactions
@@ -53,11 +54,14 @@ class ChargePoint:
         self.clock = clock or Clock()
         self.store = store
         self.boot_info = boot_info
-        self.connectors = {connector.id: connector for connector in connectors}
+        connectors_list = list(connectors)
+        self.connectors = {connector.id: connector for connector in connectors_list}
         self.configuration = ConfigurationKeys(
             store,
             number_of_connectors=len(self.connectors),
             has_lock=any(c.hardware.has_lock for c in self.connectors.values()),
+            # The measurand lists apply to every connector: only what all their meters measure.
+            measurands=frozenset.intersection(*(c.meter.measurands for c in connectors_list)),
             authorization_key=authorization_key,
         )
         self.authorization_cache = AuthorizationCache(store)
@@ -82,11 +86,20 @@ class ChargePoint:
         self._notified: dict[int, tuple[Status, ErrorCode]] = {}
         self._listeners: list[StateListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.metering = Metering(
+            store=store,
+            outbox=self.outbox,
+            configuration=self.configuration,
+            connectors=self.connectors,
+            refresh=self.refresh,
+            now=self.clock.now,
+        )
         self._transactions = Transactions(
             store=store,
             outbox=self.outbox,
             configuration=self.configuration,
             authorization_cache=self.authorization_cache,
+            metering=self.metering,
             connectors=self.connectors,
             clock=self.clock,
             csms_reachable=lambda: self.csms_connected and self.registered,
@@ -95,7 +108,9 @@ class ChargePoint:
             supervise=self._supervise,
         )
         self.outbox.on_answer = self._transactions.on_answer
-        self._requests = CsmsRequests(self, transactions=self._transactions, spawn=self._spawn)
+        self._requests = CsmsRequests(
+            self, transactions=self._transactions, metering=self.metering, spawn=self._spawn
+        )
 
     # -- observation ---------------------------------------------------------------------------
 
@@ -157,9 +172,12 @@ class ChargePoint:
             if self.store.degraded is not None:
                 payload["info"] = "message store in memory"
         else:
-            reading = self.connectors[connector_id].hardware.reading()
+            connector = self.connectors[connector_id]
+            reading = connector.hardware.reading()
             if reading is not ConnectorReading.GOOD_CONNECTION:
                 payload["info"] = reading.value
+            elif info := status_info(connector.facts()):
+                payload["info"] = info
         self.outbox.send("StatusNotification", payload)
 
     def recover(self) -> None:
@@ -205,37 +223,37 @@ class ChargePoint:
         self.refresh()
 
     def _check_safety(self, connector: Connector) -> None:
-        """Energy stops at once when the lock chain can no longer be trusted while charging."""
-        reading = connector.hardware.reading()
-        if (
-            reading.stops_charging
-            and connector.transaction is not None
-            and connector.hardware.contactor_closed
-            and not connector.busy.locked()
-        ):
-            log.error("connector %d: %s while charging; stopping energy", connector.id, reading)
+        """The hardware stopped energy on its own when the lock chain could no longer be trusted
+        (:meth:`ConnectorHardware.supervise`); the transaction ends for it once no sequence holds
+        the connector."""
+        hardware = connector.hardware
+        hardware.supervise()
+        if hardware.tripped is None or connector.busy.locked():
+            return
+        reading = hardware.acknowledge_trip()
+        if connector.transaction is not None:
+            log.error(
+                "connector %d: %s while charging; ending the transaction", connector.id, reading
+            )
             self._spawn(self._transactions.stop(connector, "Other", unlock=False))
 
     async def _supervise(self, connector: Connector) -> None:
-        """While energy flows, look at the lock chain every second: a pin that fails to read
-        raises no edge event, and no charge may go on unwatched."""
+        """While energy flows, look every second for a trip the hardware made while a sequence
+        held the connector, so that no trip is left without its StopTransaction."""
         while True:
             await asyncio.sleep(SUPERVISION_PERIOD)
             self._check_safety(connector)
 
     def _on_cable_removed(self, connector: Connector) -> None:
-        if connector.transaction is None:
+        """A transaction whose idTag was refused ends with its cable; others as configured."""
+        tx = connector.transaction
+        if tx is None:
             return
-        if self.configuration.get_bool("StopTransactionOnEVSideDisconnect"):
+        if tx.deauthorized or self.configuration.get_bool("StopTransactionOnEVSideDisconnect"):
             unlock = self.configuration.get_bool("UnlockConnectorOnEVSideDisconnect")
             self._spawn(self._transactions.stop(connector, "EVDisconnected", unlock=unlock))
         else:
-            self._spawn(self._suspend(connector))
-
-    async def _suspend(self, connector: Connector) -> None:
-        async with connector.busy:
-            await connector.hardware.open_contactor()
-        self.refresh()
+            self._spawn(self._transactions.suspend(connector))
 
     # -- local actions (RFID reader, bench) ----------------------------------------------------
 
@@ -305,4 +323,5 @@ class ChargePoint:
             connector.hardware.outputs_off()
             if connector.transaction is not None:
                 tasks.extend(connector.transaction.watchers)
+        await self.metering.close()
         await cancel_and_wait(tasks)

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from cp_pi.core.metering import timestamp
+
 log = logging.getLogger("cp_pi.clock")
 
 #: adjtimex(2)'s answer while the kernel's clock is not synchronised (STA_UNSYNC).
@@ -80,8 +82,8 @@ class Clock:
         return datetime.fromtimestamp(wall, UTC)
 
     def timestamp(self) -> str:
-        """Now, in UTC with a "Z", the form OCPP 1.6 examples and most peers expect."""
-        return self.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        """Now, in the form every timestamp this charge point sends has."""
+        return timestamp(self.now())
 
     def adopt(self, current_time: str) -> None:
         """The central system's ``currentTime``: taken when the system clock is not synchronised.

@@ -2,9 +2,11 @@
 ChangeConfiguration may change.
 
 A key that is reported is a promise that the charge point honours it, so only the Core keys
-this charge point acts on are here. The optional BlinkRepeat, LightIntensity (no light to
-blink), MaxEnergyOnInvalidId and MinimumStatusDuration are left out: the specification lets a
-charge point answer NotSupported for a key it does not have.
+this charge point acts on are here, and the four measurand lists take only what the meters
+measure (section 3.16.4: Rejected for a measurand the charge point does not support). The
+optional BlinkRepeat, LightIntensity (no light to blink), MaxEnergyOnInvalidId and
+MinimumStatusDuration are left out: the specification lets a charge point answer NotSupported for
+a key it does not have.
 
 Accepted changes are persisted in the store (namespace ``ocpp``) so that a central system's
 settings survive a restart; read-only keys are computed from the hardware on every start.
@@ -14,14 +16,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
 from ocpp.v16.enums import ConfigurationKey as K
-from ocpp.v16.enums import Measurand
 
 from cp_pi.config import valid_authorization_key
+from cp_pi.core.metering import ENERGY_REGISTER
 from cp_pi.store import Store
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,6 @@ MEASURANDS_MAX_LENGTH = 10
 PROFILES_MAX_LENGTH = 6
 SUPPORTED_FEATURE_PROFILES = "Core,RemoteTrigger"
 
-_MEASURANDS = frozenset(m.value for m in Measurand)
 _PHASE_ROTATIONS = frozenset({"NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"})
 _PHASE_ROTATION_ITEM = re.compile(r"([0-9]+)\.([A-Za-z]+)")
 _INTEGER = re.compile(r"[0-9]+")
@@ -77,7 +78,9 @@ class _Key:
     default: str
 
 
-def _keys(number_of_connectors: int, has_lock: bool) -> dict[str, _Key]:
+def _keys(
+    number_of_connectors: int, has_lock: bool, measurands: Collection[str]
+) -> dict[str, _Key]:
     """The key table, in the order of section 9.1, with this charge point's defaults."""
     n = number_of_connectors
 
@@ -87,7 +90,8 @@ def _keys(number_of_connectors: int, has_lock: bool) -> dict[str, _Key]:
     def ro(kind: _Kind, default: str) -> _Key:
         return _Key(kind, readonly=True, default=default)
 
-    integer, boolean, measurands = _Kind.INTEGER, _Kind.BOOLEAN, _Kind.MEASURANDS
+    integer, boolean, measurand_list = _Kind.INTEGER, _Kind.BOOLEAN, _Kind.MEASURANDS
+    sampled_default = ENERGY_REGISTER if ENERGY_REGISTER in measurands else ""
     max_length = ro(integer, str(MEASURANDS_MAX_LENGTH))
     rotation = ",".join(f"{connector}.Unknown" for connector in range(n + 1))
     table = {
@@ -105,18 +109,18 @@ def _keys(number_of_connectors: int, has_lock: bool) -> dict[str, _Key]:
         K.heartbeat_interval: rw(integer, "300"),
         K.local_authorize_offline: rw(boolean, "true"),
         K.local_pre_authorize: rw(boolean, "false"),
-        K.meter_values_aligned_data: rw(measurands, ""),
+        K.meter_values_aligned_data: rw(measurand_list, ""),
         K.meter_values_aligned_data_max_length: max_length,
-        K.meter_values_sampled_data: rw(measurands, str(Measurand.energy_active_import_register)),
+        K.meter_values_sampled_data: rw(measurand_list, sampled_default),
         K.meter_values_sampled_data_max_length: max_length,
         K.meter_value_sample_interval: rw(integer, "60"),
         K.number_of_connectors: ro(integer, str(n)),
         K.reset_retries: rw(integer, "1"),
         K.stop_transaction_on_ev_side_disconnect: rw(boolean, "true"),
         K.stop_transaction_on_invalid_id: rw(boolean, "true"),
-        K.stop_txn_aligned_data: rw(measurands, ""),
+        K.stop_txn_aligned_data: rw(measurand_list, ""),
         K.stop_txn_aligned_data_max_length: max_length,
-        K.stop_txn_sampled_data: rw(measurands, ""),
+        K.stop_txn_sampled_data: rw(measurand_list, ""),
         K.stop_txn_sampled_data_max_length: max_length,
         K.supported_feature_profiles: ro(_Kind.PROFILES, SUPPORTED_FEATURE_PROFILES),
         K.supported_feature_profiles_max_length: ro(integer, str(PROFILES_MAX_LENGTH)),
@@ -141,15 +145,20 @@ class ConfigurationKeys:
         *,
         number_of_connectors: int,
         has_lock: bool,
+        measurands: Collection[str],
         authorization_key: str | None = None,
     ) -> None:
         """Start from the defaults and apply what the central system set in earlier runs.
+
+        ``measurands`` are those every connector's meter measures: the only ones the measurand
+        lists accept.
 
         A persisted value that is no longer valid (the key became read-only, a list limit
         shrank) is dropped with a warning rather than trusted.
         """
         self._store = store
-        self._keys = _keys(number_of_connectors, has_lock)
+        self._measurands = frozenset(measurands)
+        self._keys = _keys(number_of_connectors, has_lock, self._measurands)
         self._values = {name: key.default for name, key in self._keys.items()}
         if authorization_key:
             self._values[AUTHORIZATION_KEY] = authorization_key
@@ -241,7 +250,7 @@ class ConfigurationKeys:
         if len(items) > self.get_int(key + "MaxLength"):
             return None
         if kind is _Kind.MEASURANDS:
-            valid = all(item in _MEASURANDS for item in items)
+            valid = all(item in self._measurands for item in items)
         else:  # only ConnectorPhaseRotation is writable among the other lists
             valid = self._valid_phase_rotation(items)
         return ",".join(items) if valid else None

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from cp_pi.core.metering import TransactionData
 from cp_pi.core.reading import ConnectorReading
 from cp_pi.core.status import ConnectorFacts, ErrorCode, Status, connector_status
 from cp_pi.hardware.connector import ConnectorHardware
@@ -19,6 +20,11 @@ class Transaction(TransactionRecord):
 
     #: The meter sampler and the safety supervisor, cancelled when the transaction ends.
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
+    #: The meter values its StopTransaction will carry.
+    data: TransactionData = field(default_factory=TransactionData)
+    #: The central system refused its idTag after an offline start (StartTransaction.conf not
+    #: Accepted) and StopTransactionOnInvalidId is false: no energy, ended when the cable goes.
+    deauthorized: bool = False
 
 
 @dataclass

@@ -15,8 +15,9 @@ from cp_pi.core.reading import ConnectorReading
 from cp_pi.core.status import Status
 from cp_pi.core.unlock import UnlockStatus, plan_unlock, unlock_status
 from cp_pi.station.connector import Connector
+from cp_pi.station.metering import Metering
 from cp_pi.station.outbox import CallError
-from cp_pi.station.transactions import Spawn, Transactions, durably, meter_values
+from cp_pi.station.transactions import Spawn, Transactions, durably
 
 if TYPE_CHECKING:
     from cp_pi.station.charge_point import ChargePoint
@@ -29,10 +30,16 @@ UNLOCK_ANSWER_WITHIN = 9.5
 
 class CsmsRequests:
     def __init__(
-        self, charge_point: ChargePoint, *, transactions: Transactions, spawn: Spawn
+        self,
+        charge_point: ChargePoint,
+        *,
+        transactions: Transactions,
+        metering: Metering,
+        spawn: Spawn,
     ) -> None:
         self._cp = charge_point
         self._transactions = transactions
+        self._metering = metering
         self._spawn = spawn
 
     async def unlock_connector(self, connector_id: int) -> UnlockStatus:
@@ -173,12 +180,7 @@ class CsmsRequests:
         elif requested == "MeterValues":
             ids = [connector_id] if connector_id else list(cp.connectors)
             for cid in ids:
-                connector = cp.connectors[cid]
-                wh = connector.meter.read_wh()
-                payload = meter_values(
-                    connector, connector.transaction, wh, "Trigger", timestamp=cp.clock.timestamp()
-                )
-                cp.outbox.send("MeterValues", payload)
+                self._metering.trigger(cp.connectors[cid])
         else:
             return "NotImplemented"
         return "Accepted"

@@ -19,6 +19,7 @@ from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.clock import Clock
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
+from cp_pi.station.metering import Metering
 from cp_pi.station.outbox import CallError, Outbox
 from cp_pi.store import QueuedMessage, Store, StoreError
 
@@ -46,31 +47,6 @@ def durably(store: Store, write: Callable[[], None]) -> None:
             write()
 
 
-def meter_values(
-    connector: Connector, tx: Transaction | None, wh: int, context: str, *, timestamp: str
-) -> dict[str, Any]:
-    """A MeterValues payload with the one measurand this charge point has."""
-    payload: dict[str, Any] = {
-        "connectorId": connector.id,
-        "meterValue": [
-            {
-                "timestamp": timestamp,
-                "sampledValue": [
-                    {
-                        "value": str(wh),
-                        "context": context,
-                        "measurand": "Energy.Active.Import.Register",
-                        "unit": "Wh",
-                    }
-                ],
-            }
-        ],
-    }
-    if tx is not None:
-        payload["transactionId"] = tx.transaction_id if tx.transaction_id is not None else -1
-    return payload
-
-
 class Transactions:
     def __init__(
         self,
@@ -79,6 +55,7 @@ class Transactions:
         outbox: Outbox,
         configuration: ConfigurationKeys,
         authorization_cache: AuthorizationCache,
+        metering: Metering,
         connectors: dict[int, Connector],
         clock: Clock,
         csms_reachable: Callable[[], bool],
@@ -90,6 +67,7 @@ class Transactions:
         self._outbox = outbox
         self._configuration = configuration
         self._authorization_cache = authorization_cache
+        self._metering = metering
         self._connectors = connectors
         self._clock = clock
         self._csms_reachable = csms_reachable
@@ -192,7 +170,7 @@ class Transactions:
             await self.finish_locked(connector, "Other")
             return False
         tx.watchers = [
-            asyncio.create_task(self._sample_meter(connector, tx)),
+            asyncio.create_task(self._metering.follow(connector, tx)),
             asyncio.create_task(self._supervise(connector)),
         ]
         return True
@@ -231,6 +209,8 @@ class Transactions:
         }
         if id_tag is not None:
             payload["idTag"] = id_tag
+        if transaction_data := self._metering.transaction_data(connector, tx):
+            payload["transactionData"] = transaction_data
         self._end_and_queue_stop(tx.ref, payload)
         connector.transaction = None
         connector.finishing = connector.hardware.cable_present
@@ -273,22 +253,11 @@ class Transactions:
 
     # -- while it runs -------------------------------------------------------------------------
 
-    async def _sample_meter(self, connector: Connector, tx: Transaction) -> None:
-        """Energy.Active.Import.Register at MeterValueSampleInterval, as transaction messages."""
-        while True:
-            interval = self._configuration.get_int("MeterValueSampleInterval")
-            if interval <= 0:
-                return
-            await asyncio.sleep(interval)
-            wh = connector.meter.read_wh()
-            self._store.update_transaction_meter(tx.ref, wh)
-            self._outbox.send_transaction_message(
-                "MeterValues",
-                meter_values(
-                    connector, tx, wh, "Sample.Periodic", timestamp=self._clock.timestamp()
-                ),
-                transaction_ref=tx.ref,
-            )
+    async def suspend(self, connector: Connector) -> None:
+        """Stop the energy and keep the transaction (and the cable locked)."""
+        async with connector.busy:
+            await connector.hardware.open_contactor()
+        self._refresh()
 
     async def on_answer(self, message: QueuedMessage, result: dict[str, Any]) -> None:
         """The central system answered a transaction message: learn its idTagInfo and id."""
@@ -309,6 +278,16 @@ class Transactions:
             if tx is not None and tx.ref == message.transaction_ref:
                 tx.transaction_id = transaction_id
                 self._refresh()
-                rejected = info is not None and info.get("status") != "Accepted"
-                if rejected and self._configuration.get_bool("StopTransactionOnInvalidId"):
+                if info is None or info.get("status") == "Accepted":
+                    return
+                if self._configuration.get_bool("StopTransactionOnInvalidId"):
                     self._spawn(self.stop(connector, "DeAuthorized"))
+                else:
+                    log.warning(
+                        "connector %d: %s is %s; energy stopped, the transaction stays open",
+                        connector.id,
+                        tx.id_tag,
+                        info.get("status"),
+                    )
+                    tx.deauthorized = True
+                    self._spawn(self.suspend(connector))

@@ -24,7 +24,8 @@ async def booted_bench(
     data_dir: Path, csms_url: str | None = None, **changes: Any
 ) -> AsyncIterator[Station]:
     """Running and registered: BootNotification answered, connector 1's status reported."""
-    settings = fast_settings(data_dir, csms_url, bench=BenchConfig(port=0), **changes)
+    changes.setdefault("bench", BenchConfig(port=0))
+    settings = fast_settings(data_dir, csms_url, **changes)
     async with running_station(settings, bench=True, response_timeout=5) as station:
         central = station.csms
         if central is not None:

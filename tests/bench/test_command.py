@@ -17,6 +17,7 @@ import pytest
 from cp_pi.bench.command import run_bench
 from cp_pi.bench.server import reachable_from_network
 from cp_pi.config import BenchConfig, Settings
+from cp_pi.listening import CannotListen
 
 #: The runner with settings from the environment, as the `bench` subcommand starts it.
 RUNNER = """
@@ -67,18 +68,18 @@ def _get(url: str) -> str:
         return text
 
 
-async def test_a_port_in_use_is_one_error_line_and_exit_status_1(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_a_port_in_use_names_the_port(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         settings = Settings(data_dir=tmp_path, bench=BenchConfig(port=port))
-        with caplog.at_level(logging.ERROR, logger="cp_pi.bench"):
-            status = await asyncio.wait_for(run_bench(settings), timeout=15)
-    assert status == 1
-    assert f"cannot serve the bench on 127.0.0.1:{port}" in caplog.text
+        with pytest.raises(CannotListen) as refused:
+            await asyncio.wait_for(run_bench(settings), timeout=15)
+    assert str(refused.value) == (
+        f"cannot listen on 127.0.0.1:{port}: the port is in use by another program"
+    )
+    assert refused.value.port_taken
 
 
 async def test_a_host_beyond_loopback_is_warned_about(
@@ -90,9 +91,11 @@ async def test_a_host_beyond_loopback_is_warned_about(
         taken.listen()
         port = taken.getsockname()[1]
         settings = Settings(data_dir=tmp_path, bench=BenchConfig(host="0.0.0.0", port=port))
-        with caplog.at_level(logging.WARNING, logger="cp_pi.bench"):
-            status = await asyncio.wait_for(run_bench(settings), timeout=15)
-    assert status == 1
+        with (
+            caplog.at_level(logging.WARNING, logger="cp_pi.bench"),
+            pytest.raises(CannotListen),
+        ):
+            await asyncio.wait_for(run_bench(settings), timeout=15)
     assert "anyone who can reach it can drive this charge point" in caplog.text
 
 

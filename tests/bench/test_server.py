@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import urllib.error
 import urllib.request
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 
 from cp_pi.app import Station
-from cp_pi.config import ConnectorConfig, LockConfig
+from cp_pi.config import BenchConfig, ConnectorConfig, LockConfig
 from cp_pi.csms.server import CentralSystem
 from tests.conftest import CP_ID
 
@@ -244,6 +247,83 @@ async def test_a_websocket_from_a_foreign_page_is_refused(url: str) -> None:
 async def test_a_websocket_from_the_page_itself_is_let_in(url: str) -> None:
     async with bench_client(url, origin=url) as client:
         assert (await client.first(lambda m: True))["type"] == "state"
+
+
+async def raw_request(url: str, path: str, **headers: str) -> tuple[int, str]:
+    """One HTTP/1.1 request with exactly these headers, as a browser or an attacker sends it;
+    returns the status code and the body."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        lines = [
+            f"GET {path} HTTP/1.1",
+            *(f"{k.replace('_', '-')}: {v}" for k, v in headers.items()),
+        ]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        status = int(head.split()[1])
+        length = re.search(r"(?im)^content-length: *(\d+)", head)
+        body = await reader.readexactly(int(length.group(1))) if length else b""
+        return status, body.decode()
+    finally:
+        writer.close()
+
+
+UPGRADE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec_WebSocket_Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec_WebSocket_Version": "13",
+}
+
+
+async def test_a_websocket_from_a_rebound_name_is_refused(url: str, caplog: Any) -> None:
+    evil = {"Host": "evil.example", "Origin": "http://evil.example"}
+
+    assert await raw_request(url, "/bench", **evil, **UPGRADE) == (421, "wrong host\n")
+    assert "Host 'evil.example'" in caplog.text
+    port = urlsplit(url).port
+    evil_with_port = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+    assert (await raw_request(url, "/bench", **evil_with_port, **UPGRADE))[0] == 421
+
+
+@pytest.mark.parametrize("path", ["/api/state", "/", "/bench.js"])
+async def test_http_answers_only_to_the_benchs_own_names(url: str, path: str) -> None:
+    port = urlsplit(url).port
+    assert (await raw_request(url, path, Host="evil.example"))[0] == 421
+    assert (await raw_request(url, path))[0] == 421  # no Host at all
+    for name in ("127.0.0.1", "localhost", "[::1]", "LocalHost"):
+        assert (await raw_request(url, path, Host=f"{name}:{port}"))[0] == 200, name
+
+
+async def test_loopback_names_open_the_websocket(url: str) -> None:
+    port = urlsplit(url).port
+    for name in ("localhost", "[::1]"):
+        host = f"{name}:{port}"
+        status, _ = await raw_request(url, "/bench", Host=host, Origin=f"http://{host}", **UPGRADE)
+        assert status == 101, name
+
+
+async def test_a_page_of_another_origin_on_an_allowed_name_is_refused(url: str) -> None:
+    port = urlsplit(url).port
+    host = f"127.0.0.1:{port}"
+    for origin in ("http://evil.example", f"http://127.0.0.1:{port + 1}", "null"):
+        status, body = await raw_request(url, "/bench", Host=host, Origin=origin, **UPGRADE)
+        assert (status, body) == (403, "foreign origin\n"), origin
+
+
+async def test_a_configured_host_name_is_answered(make_bench_station: BenchStationFactory) -> None:
+    bench = BenchConfig(port=0, allowed_hosts=["Bench.Example.lan"])
+    async with make_bench_station(bench=bench) as station:
+        assert station.bench is not None
+        url = station.bench.url
+        host = f"bench.example.lan:{station.bench.port}"
+        assert (await raw_request(url, "/api/state", Host=host))[0] == 200
+        status, _ = await raw_request(url, "/bench", Host=host, Origin=f"http://{host}", **UPGRADE)
+        assert status == 101
+        assert (await raw_request(url, "/api/state", Host="other.example.lan"))[0] == 421
 
 
 async def test_the_state_follows_the_link(station: Station, client: BenchClient) -> None:

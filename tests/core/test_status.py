@@ -13,6 +13,7 @@ from cp_pi.core.status import (
     Status,
     charge_point_status,
     connector_status,
+    status_info,
 )
 
 IDLE = ConnectorFacts(
@@ -68,6 +69,15 @@ def test_faults_are_faulted_with_their_error_code(
     reading: ConnectorReading, code: ErrorCode
 ) -> None:
     assert status(reading=reading, cable_present=True) == (Status.FAULTED, code)
+
+
+def test_a_transaction_without_its_cable_says_the_ev_side_was_disconnected() -> None:
+    unplugged = dataclasses.replace(IDLE, transaction_running=True)
+    assert status_info(unplugged) == "EV side disconnected"
+    assert status_info(dataclasses.replace(unplugged, cable_present=True)) is None
+    assert status_info(IDLE) is None
+    faulted = dataclasses.replace(unplugged, reading=ConnectorReading.CONTACTOR_WELDED)
+    assert status_info(faulted) is None  # the fault is the info then
 
 
 def test_connector_zero_is_available_or_unavailable() -> None:

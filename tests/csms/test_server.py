@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 
 from cp_pi.csms.records import FrameRecord
 from cp_pi.csms.server import CentralSystem, run_csms
+from cp_pi.listening import CannotListen
 from tests.conftest import CP_ID as STATION_ID
 from tests.conftest import booted, fast_settings
 
@@ -320,4 +321,6 @@ async def test_run_csms_reports_a_port_in_use() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        assert await run_csms("127.0.0.1", taken.getsockname()[1], None) == 1
+        port = taken.getsockname()[1]
+        with pytest.raises(CannotListen, match=f"127.0.0.1:{port}: the port is in use"):
+            await run_csms("127.0.0.1", port, None)

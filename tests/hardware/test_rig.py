@@ -13,6 +13,7 @@ import pytest
 from gpiozero import DigitalOutputDevice
 
 from cp_pi.config import ActiveLevel
+from cp_pi.core.metering import ENERGY_REGISTER, POWER, Reading
 from cp_pi.hardware.rig import BenchRig, RigFault
 
 from .helpers import FIRST, POWER_W, RIG, TRAVEL, Bench, connector
@@ -116,3 +117,18 @@ async def test_energy_flows_only_while_the_contactor_is_closed(bench: Bench) -> 
     assert 0.045 * POWER_W / 3600 <= charged <= closed_at_most * POWER_W / 3600
     await asyncio.sleep(0.05)
     assert meter.read_wh() == charged
+
+
+async def test_the_meter_reports_power_only_while_the_contactor_is_closed(bench: Bench) -> None:
+    meter = bench.rig.meter(1)
+    assert meter.measurands == {ENERGY_REGISTER, POWER}
+    bench.rig.plug(1)
+    assert (await bench.hw.lock()).ok
+    assert meter.read([POWER, "Voltage"]) == [Reading(POWER, 0, "W")]
+
+    assert await bench.hw.close_contactor()
+    (power, energy) = meter.read([POWER, ENERGY_REGISTER])
+    assert power == Reading(POWER, POWER_W, "W")
+    assert energy == Reading(ENERGY_REGISTER, meter.read_wh(), "Wh")
+    assert await bench.hw.open_contactor()
+    assert meter.read([POWER]) == [Reading(POWER, 0, "W")]

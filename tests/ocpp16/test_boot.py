@@ -12,6 +12,7 @@ from tests.ocpp16.helpers import calls, mark, status_reached
 async def test_boot_announces_the_charge_point_then_every_connector(
     station: Station, csms: CentralSystem
 ) -> None:
+    """OCTT TC_001_CS (Cold boot: every connector and connector 0 Available)."""
     boot = calls(csms, "BootNotification")[0]
     assert boot == {
         "chargePointVendor": "cp-pi",
@@ -32,6 +33,7 @@ async def test_accepted_boot_sets_the_heartbeat_interval(
 async def test_pending_boot_is_retried_and_nothing_else_is_sent_meanwhile(
     make_station: StationFactory, csms: CentralSystem
 ) -> None:
+    """OCTT TC_002_CS (Cold boot, Pending)."""
     csms.boot_status = "Pending"
     csms.heartbeat_interval = 1
     start = mark(csms)

@@ -12,6 +12,7 @@ from tests.ocpp16.test_unlock_connector import TAG, start_charging
 async def test_remote_start_locks_then_starts_then_closes_the_contactor(
     station: Station, csms: CentralSystem
 ) -> None:
+    """OCTT TC_010_CS (Remote start, cable plugged in first)."""
     transaction_id = await start_charging(station, csms)
     connector = station.connectors[1]
     assert connector.hardware.contactor_closed
@@ -25,6 +26,7 @@ async def test_remote_start_locks_then_starts_then_closes_the_contactor(
 async def test_remote_start_on_a_busy_connector_is_rejected(
     station: Station, csms: CentralSystem
 ) -> None:
+    """OCTT TC_026_CS (Remote start on a connector with a transaction: Rejected)."""
     await start_charging(station, csms)
     assert (await csms.remote_start(CP_ID, "OTHER", connector_id=1))["status"] == "Rejected"
     assert (await csms.remote_start(CP_ID, "OTHER", connector_id=7))["status"] == "Rejected"
@@ -33,6 +35,7 @@ async def test_remote_start_on_a_busy_connector_is_rejected(
 async def test_remote_start_before_the_cable_waits_in_preparing(
     station: Station, csms: CentralSystem
 ) -> None:
+    """OCTT TC_011_1_CS (Remote start first, then the cable)."""
     start = mark(csms)
     assert (await csms.remote_start(CP_ID, TAG, connector_id=1))["status"] == "Accepted"
     await status_reached(csms, "Preparing", after=start)
@@ -44,6 +47,7 @@ async def test_remote_start_before_the_cable_waits_in_preparing(
 async def test_remote_stop_ends_with_reason_remote_and_releases_the_cable(
     station: Station, csms: CentralSystem
 ) -> None:
+    """OCTT TC_012_CS (Remote stop)."""
     transaction_id = await start_charging(station, csms)
     start = mark(csms)
     assert (await csms.remote_stop(CP_ID, transaction_id))["status"] == "Accepted"
@@ -58,6 +62,7 @@ async def test_remote_stop_ends_with_reason_remote_and_releases_the_cable(
 async def test_local_swipe_starts_and_the_same_tag_stops(
     station: Station, csms: CentralSystem
 ) -> None:
+    """OCTT TC_003_CS and TC_068_CS (only the starting tag stops)."""
     assert station.rig is not None
     start = mark(csms)
     station.rig.plug(1)
@@ -84,6 +89,7 @@ async def test_unknown_tag_is_not_charged(station: Station, csms: CentralSystem)
 async def test_ev_unplug_stops_with_ev_disconnected_and_ends_available(
     station: Station, csms: CentralSystem
 ) -> None:
+    """OCTT TC_005_1_CS (EV side disconnected, stop and unlock)."""
     await start_charging(station, csms)
     start = mark(csms)
     assert station.rig is not None
@@ -111,6 +117,7 @@ async def test_meter_values_are_sampled_during_a_transaction(
 async def test_soft_reset_ends_the_transaction_then_boots_again(
     station: Station, csms: CentralSystem
 ) -> None:
+    """OCTT TC_016_CS (Soft reset with a transaction)."""
     await start_charging(station, csms)
     start = mark(csms)
     assert (await csms.reset(CP_ID, "Soft"))["status"] == "Accepted"
@@ -122,6 +129,7 @@ async def test_soft_reset_ends_the_transaction_then_boots_again(
 async def test_hard_reset_ends_with_reason_hard_reset(
     station: Station, csms: CentralSystem
 ) -> None:
+    """OCTT TC_015_CS (Hard reset with a transaction)."""
     await start_charging(station, csms)
     start = mark(csms)
     assert (await csms.reset(CP_ID, "Hard"))["status"] == "Accepted"
@@ -160,6 +168,7 @@ async def test_whole_charge_point_inoperative(station: Station, csms: CentralSys
 async def test_configuration_changes_persist_across_restart(
     make_station: StationFactory, csms: CentralSystem
 ) -> None:
+    """OCTT TC_021_CS, TC_040_1_CS and TC_040_2_CS, across a restart."""
     async with make_station():
         answer = await csms.change_configuration(CP_ID, "MeterValueSampleInterval", "15")
         assert answer == {"status": "Accepted"}
@@ -197,11 +206,13 @@ async def test_get_configuration_lists_every_core_key(
 
 
 async def test_clear_cache_and_data_transfer(station: Station, csms: CentralSystem) -> None:
+    """OCTT TC_061_CS (ClearCache answer) and TC_062_CS (DataTransfer)."""
     assert (await csms.clear_cache(CP_ID)) == {"status": "Accepted"}
     assert (await csms.data_transfer(CP_ID, "com.example"))["status"] == "UnknownVendorId"
 
 
 async def test_trigger_message_answers_then_sends(station: Station, csms: CentralSystem) -> None:
+    """OCTT TC_054_CS (TriggerMessage)."""
     start = mark(csms)
     assert (await csms.trigger_message(CP_ID, "StatusNotification", connector_id=1)) == {
         "status": "Accepted"
@@ -217,17 +228,3 @@ async def test_trigger_message_answers_then_sends(station: Station, csms: Centra
     await call_index(csms, "BootNotification", after=start)
     answer = await csms.trigger_message(CP_ID, "DiagnosticsStatusNotification")
     assert answer == {"status": "NotImplemented"}
-
-
-async def test_ev_unplug_suspends_when_told_not_to_stop(
-    station: Station, csms: CentralSystem
-) -> None:
-    await csms.change_configuration(CP_ID, "StopTransactionOnEVSideDisconnect", "false")
-    await start_charging(station, csms)
-    start = mark(csms)
-    assert station.rig is not None
-    station.rig.unplug(1)
-    await status_reached(csms, "SuspendedEV", after=start)
-    assert not station.connectors[1].hardware.contactor_closed
-    assert station.rig.lock_engaged(1)
-    assert calls(csms, "StopTransaction", after=start) == []

@@ -37,6 +37,7 @@ async def test_a_stop_decided_while_the_csms_is_down_arrives_first_after_it_retu
 async def test_an_offline_transaction_gets_its_real_id_when_the_csms_answers(
     station: Station, csms: CentralSystem
 ) -> None:
+    """OCTT TC_039_CS (Offline transaction, started and stopped offline)."""
     assert station.rig is not None
     start = mark(csms)
     station.rig.plug(1)

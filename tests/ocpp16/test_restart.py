@@ -11,6 +11,7 @@ from tests.ocpp16.test_unlock_connector import start_charging
 async def test_a_transaction_open_at_restart_ends_with_power_loss_after_boot(
     make_station: StationFactory, csms: CentralSystem
 ) -> None:
+    """OCTT TC_032_2_CS (Power failure: the transaction is stopped after boot)."""
     async with make_station() as station:
         transaction_id = await start_charging(station, csms)
         # The process goes away mid-charge: no StopTransaction is sent.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from cp_pi.app import Station
 from cp_pi.csms.server import CentralSystem
 from cp_pi.hardware.rig import RigFault
@@ -26,6 +28,47 @@ async def test_a_lock_reading_open_while_charging_stops_energy_and_faults(
     start = mark(csms)
     station.rig.set_fault(1, RigFault.NONE)  # the feedback is sane again
     await status_reached(csms, "Finishing", after=start)
+
+
+async def test_a_lock_reading_open_during_a_flood_of_requests_opens_the_contactor_at_once(
+    station: Station, csms: CentralSystem
+) -> None:
+    await start_charging(station, csms)
+    assert station.rig is not None
+    contactor = station.pin_factory.pin(station.settings.connectors[0].contactor.pin)
+    assert contactor.state
+    start = mark(csms)
+    flood = [
+        asyncio.create_task(csms.get_configuration(CP_ID, ["HeartbeatInterval"]))
+        for _ in range(300)
+    ]
+    await asyncio.wait(flood, return_when=asyncio.FIRST_COMPLETED)  # the flood is being handled
+
+    station.rig.set_fault(1, RigFault.FEEDBACK_BROKEN)  # the lock reads open; no await after
+    contactor_low_within_the_event = not contactor.state
+    still_queued = sum(not request.done() for request in flood)
+
+    assert contactor_low_within_the_event
+    assert still_queued > 0
+    answers = await asyncio.gather(*flood)
+    assert all(a["configurationKey"][0]["key"] == "HeartbeatInterval" for a in answers)
+    await call_index(csms, "StopTransaction", after=start, reason="Other")
+    await status_reached(csms, "Faulted", after=start, error_code="ConnectorLockFailure")
+    assert not contactor.state
+
+
+async def test_a_contactor_falling_open_unbidden_while_charging_ends_the_transaction(
+    station: Station, csms: CentralSystem
+) -> None:
+    await start_charging(station, csms)
+    contactor_config = station.settings.connectors[0].contactor
+    assert contactor_config.feedback_pin is not None
+    start = mark(csms)
+
+    station.pin_factory.pin(contactor_config.feedback_pin).drive_high()  # active low: aux open
+
+    assert not station.pin_factory.pin(contactor_config.pin).state
+    await call_index(csms, "StopTransaction", after=start, reason="Other")
 
 
 async def test_a_rattling_plug_is_one_plug_and_does_not_end_a_charge(

@@ -101,6 +101,7 @@ async def tls_csms(ca: trustme.CA) -> AsyncIterator[CentralSystem]:
 async def test_profile_2_good_certificate_and_key_connect(
     tls_csms: CentralSystem, ca: trustme.CA, tmp_path: Path
 ) -> None:
+    """OCTT TC_086_CS (TLS, valid server certificate, Basic auth)."""
     assert tls_csms.url.startswith("wss://")
     security = SecurityConfig(authorization_key=KEY, ca_file=ca_file(ca, tmp_path))
     async with run_against(tls_csms, tmp_path, security):
@@ -153,6 +154,7 @@ async def test_a_certificate_that_is_not_valid_for_this_server_is_refused(
 
 
 async def test_profile_3_client_certificate(ca: trustme.CA, tmp_path: Path) -> None:
+    """OCTT TC_087_CS (TLS, valid client certificate)."""
     client_ca = trustme.CA()
     client = client_ca.issue_cert(CP_ID)
     client.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
@@ -171,6 +173,7 @@ async def test_profile_3_client_certificate(ca: trustme.CA, tmp_path: Path) -> N
 async def test_profile_1_works_but_warns_that_the_key_travels_in_clear(
     tmp_path: Path, log_watch: LogWatch
 ) -> None:
+    """OCTT TC_085_CS (Basic authentication, valid credentials)."""
     async with (
         CentralSystem(port=0, passwords={CP_ID: KEY}) as csms,
         run_against(csms, tmp_path, SecurityConfig(authorization_key=KEY)),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from cp_pi.csms.server import CentralSystem
 from cp_pi.store import FILE_NAME
 from tests.conftest import CP_ID, StationFactory
-from tests.ocpp16.helpers import call_index, mark, status_reached
+from tests.ocpp16.helpers import call_index, calls, mark, status_reached
 from tests.ocpp16.test_unlock_connector import start_charging
 
 
@@ -40,3 +41,23 @@ async def test_writes_refused_mid_run_move_the_store_to_memory_without_losing_th
         await status_reached(csms, "Available", after=start, connector=0, error_code="OtherError")
         await csms.remote_stop(CP_ID, transaction_id)
         await call_index(csms, "StopTransaction", after=start, reason="Remote")
+
+
+async def test_a_data_directory_deleted_mid_charge_is_reported_and_the_charge_delivered(
+    make_station: StationFactory, csms: CentralSystem, tmp_path: Path
+) -> None:
+    async with make_station() as station:
+        transaction_id = await start_charging(station, csms)
+        start = mark(csms)
+        shutil.rmtree(tmp_path / "data")
+
+        await csms.remote_stop(CP_ID, transaction_id)
+
+        await call_index(csms, "StopTransaction", after=start, reason="Remote")
+        assert station.store.degraded is not None
+        assert "deleted" in station.store.degraded
+        await status_reached(csms, "Available", after=start, connector=0, error_code="OtherError")
+        (status,) = [
+            p for p in calls(csms, "StatusNotification", after=start) if p["connectorId"] == 0
+        ]
+        assert status["info"] == "message store in memory"

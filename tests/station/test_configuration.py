@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from cp_pi.core.metering import ENERGY_REGISTER, POWER
 from cp_pi.station.configuration import ChangeResult, ConfigurationKeys, KeyValue
 from cp_pi.store import Store
 
@@ -77,8 +78,20 @@ MEASURAND_KEYS = [
 ]
 
 
-def keys(store: Store, *, connectors: int = 1, lock: bool = True) -> ConfigurationKeys:
-    return ConfigurationKeys(store, number_of_connectors=connectors, has_lock=lock)
+#: What a Modbus meter measures: more than the bench rig's energy register and power.
+MODBUS_METER = frozenset({ENERGY_REGISTER, POWER, "Voltage", "Current.Import"})
+
+
+def keys(
+    store: Store,
+    *,
+    connectors: int = 1,
+    lock: bool = True,
+    measurands: frozenset[str] = MODBUS_METER,
+) -> ConfigurationKeys:
+    return ConfigurationKeys(
+        store, number_of_connectors=connectors, has_lock=lock, measurands=measurands
+    )
 
 
 def reported(configuration: ConfigurationKeys, key: str) -> KeyValue:
@@ -182,6 +195,23 @@ def test_a_bad_measurand_list_is_rejected(store: Store, key: str, value: str) ->
 
     assert configuration.change(key, value) == ChangeResult.REJECTED
     assert configuration.get_list(key) == before
+
+
+@pytest.mark.parametrize("key", MEASURAND_KEYS)
+def test_a_measurand_the_meter_does_not_measure_is_rejected(store: Store, key: str) -> None:
+    configuration = keys(store, measurands=frozenset({ENERGY_REGISTER, POWER}))
+
+    assert configuration.change(key, f"{ENERGY_REGISTER},Voltage") == ChangeResult.REJECTED
+    assert configuration.change(key, f"{POWER},{ENERGY_REGISTER}") == ChangeResult.ACCEPTED
+    assert configuration.get_list(key) == [POWER, ENERGY_REGISTER]
+
+
+def test_a_stored_measurand_a_new_meter_does_not_measure_is_dropped(store: Store) -> None:
+    keys(store).change("MeterValuesSampledData", f"{ENERGY_REGISTER},Voltage")
+
+    with_energy_only = keys(store, measurands=frozenset({ENERGY_REGISTER}))
+
+    assert with_energy_only.get_list("MeterValuesSampledData") == [ENERGY_REGISTER]
 
 
 @pytest.mark.parametrize("value", ["1.XYZ", "2.RST", "0.RST,0.RTS", "1-RST"])
