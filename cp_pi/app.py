@@ -212,7 +212,9 @@ async def shutdown(station: Station) -> None:
         connector.hardware.outputs_off()
     # Then the aux contacts' word: a contactor that does not open is reported as welded; one
     # that opens within its settling window is not a fault (a stop in the middle of a charge).
-    await asyncio.gather(*(c.hardware.open_contactor() for c in station.connectors.values()))
+    await asyncio.gather(
+        *(c.hardware.confirm_contactor_open() for c in station.connectors.values())
+    )
     await cancel_and_wait(station._tasks)
     await station.charge_point.close()
     if station.bench is not None:

@@ -44,7 +44,6 @@ async def test_a_stop_mid_charge_reports_no_weld_it_did_not_see(
 ) -> None:
     caplog.set_level(logging.INFO)
     await stop_mid_charge(make_station, csms, weld=False)
-    assert "contactor opening" in caplog.text
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == []
 

@@ -105,6 +105,11 @@ class Contactor:
         """Drop the output at once, then wait for the aux contact; False means welded."""
         self.outputs_off()
         logger.info("connector %d: contactor opening", self._connector_id)
+        return await self.confirm_open()
+
+    async def confirm_open(self) -> bool:
+        """Wait for the aux contact to follow the output off (after a stop, SIGTERM, a trip);
+        False, and an error line, when it stays closed: welded."""
         confirmed = await self._confirm(closed=False)
         if not confirmed:
             logger.error(
