@@ -20,8 +20,6 @@ from urllib.parse import unquote, urlsplit
 
 from ocpp.v16 import call
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import InvalidHeader
-from websockets.headers import parse_authorization_basic
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -36,7 +34,7 @@ from cp_pi.csms.records import (
 )
 from cp_pi.csms.session import CallErrorReceived, ChargePointSession, InvalidAnswer
 from cp_pi.listening import CannotListen
-from cp_pi.ocpp16.wire import hide_secrets_in
+from cp_pi.ocpp16.wire import basic_credentials, basic_password, hide_secrets_in
 
 __all__ = [
     "CallErrorReceived",
@@ -355,13 +353,12 @@ def _charge_point_id(request: Request | None) -> str:
 
 
 def _credentials_match(request: Request, cp_id: str, expected: str | None) -> bool:
-    if expected is None:
+    """``expected`` is the AuthorizationKey as configured (hexadecimal or readable)."""
+    credentials = basic_credentials(request.headers.get("Authorization", ""))
+    if expected is None or credentials is None:
         return False
-    try:
-        user, password = parse_authorization_basic(request.headers.get("Authorization", ""))
-    except InvalidHeader:
-        return False
-    return user == cp_id and hmac.compare_digest(password.encode(), expected.encode())
+    user, password = credentials
+    return user == cp_id and hmac.compare_digest(password, basic_password(expected))
 
 
 async def run_csms(host: str, port: int, authorized_tags: Collection[str] | None) -> int:

@@ -22,11 +22,10 @@ from websockets.exceptions import (
     InvalidURI,
     WebSocketException,
 )
-from websockets.headers import build_authorization_basic
 
 from cp_pi.config import SecurityConfig
 from cp_pi.ocpp16.session import FrameObserver, OcppSession
-from cp_pi.ocpp16.wire import hide_secrets_in
+from cp_pi.ocpp16.wire import basic_authorization, hide_secrets_in
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.station.outbox import CallError
 from cp_pi.tasks import cancel_and_wait
@@ -123,9 +122,7 @@ class Link:
         key = self.cp.configuration.authorization_key()
         tls = self.url.startswith("wss://")
         if key is not None:
-            options["additional_headers"] = {
-                "Authorization": build_authorization_basic(self.cp.id, key)
-            }
+            options["additional_headers"] = {"Authorization": basic_authorization(self.cp.id, key)}
             if not tls:
                 log.warning(
                     "security profile 1: the AuthorizationKey goes to %s unencrypted (ws://);"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import re
@@ -46,6 +48,41 @@ _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _CALL_HEAD = re.compile(r'\s*\[\s*2\s*,\s*"[^"\\]{1,36}"\s*,\s*"[A-Za-z]{1,50}"')
 _PLAIN_NAME = re.compile(r"[A-Za-z]{1,50}")
 HIDDEN = "***"
+
+
+_HEX_KEY = re.compile(r"(?:[0-9A-Fa-f]{2}){16,20}")
+
+
+def basic_password(authorization_key: str) -> bytes:
+    """The HTTP Basic password an AuthorizationKey stands for.
+
+    The OCPP 1.6 security whitepaper has the key travel in ChangeConfiguration as the hexadecimal
+    representation of a 16 to 20 byte password, and OCTT (TC_073, TC_085) expects the decoded
+    bytes in the Basic header: 32 to 40 hexadecimal digits are decoded. Any other key (a
+    readable password from the configuration file) is the password as it is, in UTF-8.
+    """
+    if _HEX_KEY.fullmatch(authorization_key):
+        return bytes.fromhex(authorization_key)
+    return authorization_key.encode()
+
+
+def basic_authorization(user: str, authorization_key: str) -> str:
+    """The ``Authorization`` header value for HTTP Basic authentication with this key."""
+    credentials = user.encode() + b":" + basic_password(authorization_key)
+    return "Basic " + base64.b64encode(credentials).decode()
+
+
+def basic_credentials(header: str) -> tuple[str, bytes] | None:
+    """(user, password bytes) of a Basic ``Authorization`` header; None when it is not one.
+    The password stays bytes: a key decoded from hexadecimal need not be text."""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, colon, password = base64.b64decode(token.strip(), validate=True).partition(b":")
+        return (user.decode(), password) if colon else None
+    except (binascii.Error, UnicodeDecodeError):
+        return None
 
 
 def mentions_secret(text: str) -> bool:

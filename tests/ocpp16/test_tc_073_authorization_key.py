@@ -8,6 +8,7 @@ key at all: the central system decides.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +18,16 @@ import pytest
 from cp_pi.app import running_station
 from cp_pi.config import SecurityConfig
 from cp_pi.csms.server import CentralSystem
+from cp_pi.ocpp16.wire import basic_authorization, basic_credentials, basic_password
 from tests.conftest import CP_ID, fast_settings
 from tests.ocpp16.helpers import mark, status_reached
 from tests.ocpp16.test_security import LogWatch
 
 KEY = "0123456789abcdef0123"
-#: The value OCTT sends in TC_073_CS: "OCA_OCTT_admin_test", hex encoded.
+#: The value OCTT sends in TC_073_CS: "OCA_OCTT_admin_test", hex encoded. The Basic header
+#: carries the password it stands for (OCTT TC_085_CS: the non-hex representation).
 OCTT_KEY = "4F43415F4F4354545F61646D696E5F74657374"
+OCTT_PASSWORD = "OCA_OCTT_admin_test"
 SECOND_KEY = "second-key-0123456789"
 CONNECTED = f"{CP_ID} connected from"
 REFUSED = "refused the credentials (HTTP 401)"
@@ -53,9 +57,10 @@ async def test_tc_073_a_new_key_is_used_at_once_and_only_it(
         async with running_station(settings, response_timeout=5, backoff_first=0.05) as station:
             await status_reached(csms, "Available", after=0)
             configuration = station.charge_point.configuration
-            for new_key in (OCTT_KEY, SECOND_KEY):  # steps 1-3, then 4-6
+            # steps 1-3, then 4-6; the central system expects the new password from now on
+            for new_key, password in ((OCTT_KEY, OCTT_PASSWORD), (SECOND_KEY, SECOND_KEY)):
                 connections = sum(CONNECTED in line for line in watch.lines)
-                passwords[CP_ID] = new_key  # the central system expects it from now on
+                passwords[CP_ID] = password
                 start = mark(csms)
                 answer = await csms.change_configuration(CP_ID, "AuthorizationKey", new_key)
                 assert answer == {"status": "Accepted"}
@@ -77,3 +82,16 @@ async def test_tc_073_a_new_key_is_used_at_once_and_only_it(
             assert sum(CONNECTED in line for line in watch.lines) == connections
             passwords[CP_ID] = KEY * 2  # the central system catches up: the next dial works
             await watch.seen(CONNECTED, times=connections + 1)
+
+
+def test_a_hexadecimal_key_stands_for_the_bytes_it_encodes() -> None:
+    header = basic_authorization(CP_ID, OCTT_KEY)
+    assert base64.b64decode(header.removeprefix("Basic ")) == f"{CP_ID}:{OCTT_PASSWORD}".encode()
+    assert basic_credentials(header) == (CP_ID, OCTT_PASSWORD.encode())
+    binary = "00FF" * 8  # 16 bytes that are no text at all
+    assert basic_credentials(basic_authorization(CP_ID, binary)) == (CP_ID, b"\x00\xff" * 8)
+    # A readable key (the configuration file's kind) is the password as it is.
+    assert basic_password(KEY) == KEY.encode()
+    assert basic_password("abc" * 11) == ("abc" * 11).encode()  # 33 characters: not hex pairs
+    assert basic_credentials("Bearer x") is None
+    assert basic_credentials("Basic not base64!") is None
