@@ -91,3 +91,26 @@ async def test_a_clock_stepped_back_mid_charge_never_stops_before_it_started(
     later = [parse(p["timestamp"]) for p in calls(csms, "StatusNotification", after=start)]
     assert later
     assert all(moment >= parse(started) for moment in later)
+
+
+async def test_a_heartbeat_answer_sets_the_time_too(tmp_path: Path, csms: CentralSystem) -> None:
+    synchronised = [True]  # at boot; then NTP is lost and the clock drifts ten years away
+    system = SystemClock()
+    clock = Clock(wall=system, synchronised=lambda: synchronised[0])
+    settings = fast_settings(tmp_path / "data", csms.url)
+    async with running_station(settings, response_timeout=5, clock=clock):
+        await status_reached(csms, "Available", after=0)
+        synchronised[0], system.shift = False, -TEN_YEARS
+        start = mark(csms)
+        await csms.change_configuration(CP_ID, "HeartbeatInterval", "1")
+        heartbeat = await csms.wait_for_call(CP_ID, "Heartbeat", after=start)
+        answered = mark(csms)
+        await csms.wait_for_call(CP_ID, "Heartbeat", after=answered)  # the first was heard
+        await csms.trigger_message(CP_ID, "StatusNotification", 1)
+        status = await csms.wait_for_call(CP_ID, "StatusNotification", after=answered)
+    told = next(
+        r.frame[2]["currentTime"]
+        for r in csms.frames
+        if r.direction == "tx" and r.frame[:2] == [3, heartbeat.frame[1]]
+    )
+    assert abs(parse(status.frame[3]["timestamp"]) - parse(told)) < timedelta(seconds=30)
