@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,11 +26,13 @@ from cp_pi.hardware.factory import make_pin_factory
 from cp_pi.hardware.meter import EnergyMeter, NoMeter
 from cp_pi.hardware.rig import BenchRig
 from cp_pi.hardware.safety import all_outputs_off
-from cp_pi.ocpp16.link import BACKOFF_FIRST, Link
+from cp_pi.ocpp16.link import BACKOFF_FIRST, CANNOT_CONNECT, Link
+from cp_pi.ocpp16.session import FrameObserver
 from cp_pi.runlock import AlreadyRunning, RunLock
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.station.clock import Clock
 from cp_pi.station.connector import Connector
+from cp_pi.status_socket import LinkWatch, StatusServer, served_in, status_document
 from cp_pi.store import Store, watch_file
 from cp_pi.systemd import Notifier
 from cp_pi.tasks import cancel_and_wait
@@ -37,6 +41,8 @@ if TYPE_CHECKING:
     from cp_pi.csms.server import CentralSystem
 
 log = logging.getLogger("cp_pi")
+#: The opt-in OCPP frame log (``log.ocpp_frames``), apart so that it can be filtered.
+frames_log = logging.getLogger("cp_pi.frames")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -182,10 +188,21 @@ async def running_station(
             for listener in listeners:
                 listener(text)
 
+        observers: list[FrameObserver] = []
+        if station.bench is not None:
+            observers.append(station.bench.on_frame)
+        if settings.log.ocpp_frames:
+            frames_log.setLevel(logging.INFO)  # asked for by name: shown whatever log_level says
+            observers.append(log_frame)
+
+        def on_frame(direction: str, frame: list[Any]) -> None:
+            for observer in observers:
+                observer(direction, frame)
+
         station.link = Link(
             station.charge_point,
             csms_url,
-            on_frame=station.bench.on_frame if station.bench else None,
+            on_frame=on_frame if observers else None,
             on_state=link_state,
             response_timeout=response_timeout,
             security=settings.security,
@@ -200,6 +217,12 @@ async def running_station(
         yield station
     finally:
         await shutdown(station)
+
+
+def log_frame(direction: str, frame: list[Any]) -> None:
+    """One line per frame, whole; the session hands frames over with their secrets redacted."""
+    said = "sent" if direction == "tx" else "received"
+    frames_log.info("%s %s", said, json.dumps(frame, ensure_ascii=False))
 
 
 async def shutdown(station: Station) -> None:
@@ -248,19 +271,23 @@ async def serve(settings: Settings) -> int:
 
 
 @contextlib.contextmanager
-def stopped_by_signals(stop: asyncio.Event) -> Iterator[None]:
+def stopped_by_signals(stop: asyncio.Event) -> Iterator[list[str]]:
     """SIGTERM and Ctrl+C set ``stop`` for a clean shutdown, with every output off first,
-    before anything else can go wrong (Python does not handle SIGTERM by itself)."""
-    loop = asyncio.get_running_loop()
+    before anything else can go wrong (Python does not handle SIGTERM by itself).
 
-    def on_signal() -> None:
+    Yields the names of the signals received, for the log."""
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+
+    def on_signal(signum: int) -> None:
         all_outputs_off()
+        received.append(signal.Signals(signum).name)
         stop.set()
 
     for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, on_signal)
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
-        yield
+        yield received
     finally:
         for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
@@ -270,14 +297,20 @@ async def _serve(settings: Settings) -> int:
     notifier = Notifier.from_environment()
     stop = asyncio.Event()
     watchdog = asyncio.create_task(notifier.run_watchdog())
+    link_watch = LinkWatch(failure_prefix=CANNOT_CONNECT)
+
+    def on_link_state(text: str) -> None:
+        notifier.status(f"CSMS link: {text}")
+        link_watch.on_state(text)
+
     try:
-        with stopped_by_signals(stop):
-            async with running_station(
-                settings,
-                bench=None,
-                on_link_state=lambda text: notifier.status(f"CSMS link: {text}"),
-                restart_on_reset=True,
-            ) as station:
+        with stopped_by_signals(stop) as signals:
+            async with (
+                running_station(
+                    settings, bench=None, on_link_state=on_link_state, restart_on_reset=True
+                ) as station,
+                _answering_status(station, link_watch),
+            ):
                 notifier.ready()  # the GPIO is up; the CSMS link is reported in STATUS
                 if station.bench is not None:
                     print(f"bench: {station.bench.url}/", flush=True)
@@ -287,13 +320,45 @@ async def _serve(settings: Settings) -> int:
                     log.warning("reset: restarting the process")
                 else:
                     notifier.stopping()
-                    log.info("stopping")
+                    _say_what_stopping_does(station, signals[0])
     finally:
         watchdog.cancel()
         notifier.close()
     if reset:
         raise RestartRequested
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _answering_status(station: Station, link: LinkWatch) -> AsyncIterator[None]:
+    """`cp-pi status` answered from the runtime directory (systemd's) or the data directory."""
+    assert station.link is not None
+    url = station.link.url
+    server = StatusServer(
+        served_in(os.environ, station.settings.data_dir),
+        lambda: status_document(station.charge_point, link, url),
+    )
+    await server.start()
+    try:
+        yield
+    finally:
+        await server.stop()
+
+
+def _say_what_stopping_does(station: Station, cause: str) -> None:
+    """The journal tells what becomes of a charge that was running when the service stopped."""
+    running = [c for c in station.connectors.values() if c.transaction is not None]
+    if not running:
+        log.info("stopping on %s: no transaction is running", cause)
+    for connector in running:
+        assert connector.transaction is not None
+        log.warning(
+            "stopping on %s: connector %d: %s stays open: energy is off now, the lock stays as"
+            " it is, and it ends with reason PowerLoss when cp-pi starts again",
+            cause,
+            connector.id,
+            connector.transaction.name,
+        )
 
 
 async def _stopped_or_reset(stop: asyncio.Event, station: Station) -> bool:

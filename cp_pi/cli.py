@@ -171,6 +171,24 @@ def _parser() -> argparse.ArgumentParser:
         help="mean seconds between two sessions (default: %(default)g)",
     )
 
+    status = commands.add_parser(
+        "status",
+        help="ask the running charge point how it is (exit 3: not running)",
+        description="Ask the running charge point, over its local socket, how the link and"
+        " each connector are. Exit status 0, 3 when no charge point is running, 4 when it"
+        " cannot be asked (permission: use sudo, or join its group).",
+    )
+    _config_flags(status)
+    status.add_argument(
+        "--data-dir",
+        type=Path,
+        help="ask the one using this data directory (default: $RUNTIME_DIRECTORY or"
+        " /run/cp-pi, then data_dir of the configuration)",
+    )
+    status.add_argument(
+        "--json", action="store_true", help="the whole state as JSON (default: a few lines)"
+    )
+
     check = commands.add_parser(
         "check-config",
         help="validate the configuration as cp-pi run would, print it and the pin map",
@@ -213,6 +231,8 @@ def _logging(level: str) -> None:
         if under_journal
         else "%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # A line per HTTP request and websocket connection (bench page, embedded CSMS) is noise.
+    logging.getLogger("websockets.server").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -252,6 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except FleetOptionsError as error:
             print(f"cp-pi: {error}", file=sys.stderr)
             return 2
+    if args.command == "status":
+        from cp_pi.status_socket import run_status
+
+        return run_status(args.data_dir, args.config, as_json=args.json)
     if args.command == "demo":
         from cp_pi.demo import play
 

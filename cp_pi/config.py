@@ -284,6 +284,14 @@ class RigConfig(Strict):
     contactor_delay: float = Field(default=0.02, ge=0)
 
 
+class LogConfig(Strict):
+    """What the log tells beyond ``log_level``."""
+
+    #: Every OCPP frame in and out, whole, one line each, secrets redacted: for following the
+    #: exchange with a real central system. Off by default: a busy charger writes many lines.
+    ocpp_frames: bool = False
+
+
 def valid_authorization_key(key: str) -> bool:
     """OCPP's AuthorizationKey: 16 to 40 printable ASCII characters (a Basic auth password)."""
     return 16 <= len(key) <= 40 and key.isascii() and key.isprintable()
@@ -388,6 +396,7 @@ class Settings(BaseSettings):
     bench: BenchConfig = Field(default_factory=BenchConfig)
     rig: RigConfig = Field(default_factory=RigConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
 
     @field_validator("charge_point_id")
     @classmethod

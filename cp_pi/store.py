@@ -97,6 +97,22 @@ class TransactionRecord:
     transaction_id: int | None = None
     last_meter_wh: int | None = None
 
+    @property
+    def name(self) -> str:
+        return transaction_name(self.transaction_id, self.ref)
+
+
+def transaction_name(transaction_id: int | None, ref: str | None) -> str:
+    """How log lines name a transaction: the central system's id, or our ref until it gave one.
+
+    Queued payloads say -1 until StartTransaction is answered. A line written before the id was
+    known and one written after are tied together by the line that tells the id (see
+    ``Transactions.on_answer``).
+    """
+    if transaction_id is not None and transaction_id >= 0:
+        return f"transaction {transaction_id}"
+    return f"transaction ref {ref[:8]}" if ref else "a transaction without ref"
+
 
 _Result = TypeVar("_Result")
 

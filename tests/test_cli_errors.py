@@ -168,6 +168,9 @@ def cp_pi(
             id="check-config-real-pins-without-csms",
         ),
         pytest.param(
+            ["status", "--jsn"], {}, "unrecognized arguments: --jsn", id="status-bad-option"
+        ),
+        pytest.param(
             ["check-wiring", "--fault", "melted"],
             {},
             "argument --fault: invalid choice: 'melted'",
@@ -199,7 +202,7 @@ def test_check_wiring_without_a_terminal_is_one_line_and_exit_status_2(tmp_path:
     ]
 
 
-COMMANDS = ["run", "demo", "bench", "check-wiring", "csms", "fleet", "check-config"]
+COMMANDS = ["run", "demo", "bench", "check-wiring", "csms", "fleet", "check-config", "status"]
 
 
 def options(help_text: str) -> dict[str, str]:

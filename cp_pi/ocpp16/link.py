@@ -9,15 +9,20 @@ reset the link either boots again in this process (a fleet, the bench) or ends, 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import random
+import socket
 import ssl
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import (
     InvalidHandshake,
+    InvalidMessage,
     InvalidStatus,
     InvalidURI,
     WebSocketException,
@@ -33,6 +38,8 @@ from cp_pi.tasks import cancel_and_wait
 log = logging.getLogger("cp_pi.link")
 
 SUBPROTOCOL = "ocpp1.6"
+#: How the link's state begins after a failed attempt; the reason and the next attempt follow.
+CANNOT_CONNECT = "cannot connect: "
 #: Bounds of the redial backoff, in seconds (exponential, with jitter).
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 
@@ -68,8 +75,8 @@ class Link:
         self._heartbeat_interval_changed = asyncio.Event()
         charge_point.configuration.subscribe(self._configuration_changed)
 
-    def _state(self, text: str) -> None:
-        log.info("link: %s", text)
+    def _state(self, text: str, level: int = logging.INFO) -> None:
+        log.log(level, "link: %s", text)
         if self._on_state is not None:
             self._on_state(text)
 
@@ -77,7 +84,11 @@ class Link:
         """Stay connected until cancelled, or until a reset when the process restarts for it."""
         attempt = 0
         while True:
-            self._state(f"connecting to {self.url}")
+            # Said once; while the central system stays unreachable, each failure is its line.
+            self._state(
+                f"connecting to {self.url}", logging.INFO if attempt == 0 else logging.DEBUG
+            )
+            failure = None
             try:
                 async with connect(
                     self.url,
@@ -99,7 +110,7 @@ class Link:
             except (OSError, InvalidHandshake, WebSocketException, TimeoutError) as error:
                 if isinstance(error, InvalidURI):
                     raise
-                log.warning("link: %s", explain(error))
+                failure = explain(error, self.url)
             finally:
                 self.cp.on_link(False)
             if self.cp.reboot_requested.is_set():
@@ -109,7 +120,14 @@ class Link:
                 continue
             delay = backoff_delay(attempt, first=self._backoff_first)
             attempt += 1
-            self._state(f"disconnected; redialling in {delay:.1f} s")
+            if failure is None:
+                self._state(f"disconnected; redialling in {delay:.1f} s")
+            else:
+                at = datetime.now() + timedelta(seconds=delay)
+                self._state(
+                    f"{CANNOT_CONNECT}{failure}; next attempt at {at:%H:%M:%S} (in {delay:.1f} s)",
+                    logging.WARNING,
+                )
             await asyncio.sleep(delay)
 
     def _credentials(self) -> dict[str, Any]:
@@ -218,18 +236,68 @@ class Link:
             self.cp.clock.adopt(answer.result()["currentTime"])
 
 
-def explain(error: BaseException) -> str:
-    """One line an operator can act on, for the ways a connection to the CSMS fails."""
+#: OpenSSL's reasons when a TLS client gets a plain-text answer (an HTTP response).
+_PLAIN_TEXT_REASONS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE"})
+#: OpenSSL's verify codes: not for this host name or IP address; outside its validity period.
+_WRONG_HOST, _EXPIRED, _NOT_YET_VALID = frozenset({62, 64}), 10, 9
+
+
+def explain(error: BaseException, url: str) -> str:
+    """One line an operator can act on, for the ways a connection to the CSMS fails.
+
+    Plain words instead of the library's text: what went wrong and which setting to look at.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    where = f"{host}:{parts.port or (443 if parts.scheme == 'wss' else 80)}"
     if isinstance(error, ssl.SSLCertVerificationError):
-        return f"TLS: the central system's certificate was refused: {error.verify_message}"
+        return _certificate_refused(error, host)
     if isinstance(error, ssl.SSLError):
-        return f"TLS handshake failed: {error.reason or error}"
+        if error.reason in _PLAIN_TEXT_REASONS:
+            return f"TLS: {where} speaks plain ws://, not wss:// (fix csms_url's scheme or port)"
+        return f"TLS handshake with {where} failed: {error.reason or error}"
     if isinstance(error, InvalidStatus):
         status = error.response.status_code
         if status == 401:
             return (
-                "the central system refused the credentials (HTTP 401): check charge_point_id"
-                " and the AuthorizationKey"
+                f"password refused by {where} (HTTP 401; check charge_point_id and"
+                " security.authorization_key)"
             )
-        return f"the central system refused the connection (HTTP {status})"
-    return str(error) or type(error).__name__
+        if status == 404:
+            return f"{where} knows no such path (HTTP 404; check csms_url and charge_point_id)"
+        return f"{where} refused the connection (HTTP {status})"
+    if isinstance(error, InvalidMessage) or (
+        parts.scheme == "wss" and isinstance(error, ConnectionResetError | ssl.SSLEOFError)
+    ):
+        if parts.scheme == "wss":
+            return (
+                f"TLS: {where} hung up during the handshake (does it speak plain ws://"
+                " on this port?)"
+            )
+        return f"{where} does not answer as a websocket server (a wss:// one? check csms_url)"
+    if isinstance(error, socket.gaierror):
+        return f"host name {host} not found (check csms_url, DNS and the network)"
+    if isinstance(error, ConnectionRefusedError) or "[Errno 111]" in str(error):
+        # Python 3.11 joins the failures of several addresses into one plain OSError.
+        return f"connection refused by {where} (is the central system running, on that port?)"
+    if isinstance(error, TimeoutError):
+        return f"timed out: no answer from {where} (a firewall, or the wrong address?)"
+    if isinstance(error, OSError) and error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"{where} cannot be reached: {error.strerror} (is the network up?)"
+    if isinstance(error, OSError) and error.strerror:
+        return f"{where}: {error.strerror}"
+    return f"{where}: {error or type(error).__name__}"
+
+
+def _certificate_refused(error: ssl.SSLCertVerificationError, host: str) -> str:
+    code = error.verify_code
+    if code in _WRONG_HOST:
+        return f"TLS: the central system's certificate is not for {host} (wrong host)"
+    if code == _EXPIRED:
+        return "TLS: the central system's certificate has expired (or this clock is wrong)"
+    if code == _NOT_YET_VALID:
+        return "TLS: the central system's certificate is not valid yet (is this clock set?)"
+    return (
+        f"TLS: certificate not trusted ({error.verify_message}; set security.ca_file to the"
+        " CA that signed it)"
+    )

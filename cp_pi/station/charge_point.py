@@ -233,7 +233,10 @@ class ChargePoint:
         reading = hardware.acknowledge_trip()
         if connector.transaction is not None:
             log.error(
-                "connector %d: %s while charging; ending the transaction", connector.id, reading
+                "connector %d: %s while charging; ending %s",
+                connector.id,
+                reading,
+                connector.transaction.name,
             )
             self._spawn(self._transactions.stop(connector, "Other", unlock=False))
 
@@ -265,7 +268,7 @@ class ChargePoint:
             if tx.id_tag == id_tag:
                 self._spawn(self._transactions.stop(connector, "Local", id_tag=id_tag))
             else:
-                log.info("connector %d: tag %s does not own the transaction", connector_id, id_tag)
+                log.info("connector %d: tag %s does not own %s", connector_id, id_tag, tx.name)
             return
         self._spawn(self._transactions.authorize_and_start(connector, id_tag, check=True))
 

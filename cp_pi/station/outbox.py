@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cp_pi.store import QueuedMessage, Store
+from cp_pi.station.backlog import Backlog
+from cp_pi.store import QueuedMessage, Store, transaction_name
 
 log = logging.getLogger("cp_pi.outbox")
 
@@ -79,6 +80,7 @@ class Outbox:
     _holds: int = 0
     _online: bool = False
     _in_flight: _Volatile | _Persisted | None = None
+    _backlog: Backlog = field(default_factory=Backlog)
 
     def __post_init__(self) -> None:
         for message in self.store.outbox():
@@ -161,6 +163,7 @@ class Outbox:
         went down stops delivery even before its task is cancelled.
         """
         self.go_online()
+        self._backlog = Backlog(self.store.outbox())
         try:
             while (entry := await self._next()) is not None:
                 self._in_flight = entry
@@ -203,9 +206,9 @@ class Outbox:
             attempts = self.store.record_attempt(message.seq)
             if attempts >= self.retry.attempts():
                 log.error(
-                    "%s (transaction %s) discarded after %d attempts: %s",
+                    "%s of %s discarded after %d attempts: %s",
                     message.action,
-                    message.payload.get("transactionId"),
+                    transaction_name(message.payload.get("transactionId"), message.transaction_ref),
                     attempts,
                     error,
                 )
@@ -214,8 +217,9 @@ class Outbox:
                 return
             wait = self.retry.interval() * attempts
             log.warning(
-                "%s attempt %d failed (%s); retrying in %.0f s",
+                "%s of %s: attempt %d failed (%s); retrying in %.0f s",
                 message.action,
+                transaction_name(message.payload.get("transactionId"), message.transaction_ref),
                 attempts,
                 error,
                 wait,
@@ -227,6 +231,7 @@ class Outbox:
             if outcome is not None:
                 await outcome
         self.store.remove(message.seq)
+        self._backlog.delivered(message)
         self._pop(entry)
 
     def _pop(self, entry: _Volatile | _Persisted) -> None:

@@ -21,7 +21,7 @@ from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
 from cp_pi.station.metering import Metering
 from cp_pi.station.outbox import CallError, Outbox
-from cp_pi.store import QueuedMessage, Store, StoreError
+from cp_pi.store import QueuedMessage, Store, StoreError, transaction_name
 
 log = logging.getLogger("cp_pi.charge_point")
 
@@ -164,9 +164,11 @@ class Transactions:
         durably(self._store, begin)
         connector.transaction = tx
         connector.finishing = False
-        log.info("connector %d: transaction started for %s", connector.id, id_tag)
+        log.info("connector %d: %s started for %s", connector.id, tx.name, id_tag)
         if not await hardware.close_contactor():
-            log.error("connector %d: contactor did not confirm closing", connector.id)
+            log.error(
+                "connector %d: contactor did not confirm closing; ending %s", connector.id, tx.name
+            )
             await self.finish_locked(connector, "Other")
             return False
         tx.watchers = [
@@ -214,7 +216,13 @@ class Transactions:
         self._end_and_queue_stop(tx.ref, payload)
         connector.transaction = None
         connector.finishing = connector.hardware.cable_present
-        log.info("connector %d: transaction ended (%s, %d Wh)", connector.id, reason, meter_stop)
+        log.info(
+            "connector %d: %s ended (%s, %d Wh charged)",
+            connector.id,
+            tx.name,
+            reason,
+            meter_stop - tx.meter_start,
+        )
         if connector.scheduled_operative is not None:
             connector.operative = connector.scheduled_operative
             connector.scheduled_operative = None
@@ -239,8 +247,8 @@ class Transactions:
             }
             self._end_and_queue_stop(record.ref, payload)
             log.warning(
-                "transaction %s on connector %d was open at start-up: ended with PowerLoss",
-                record.transaction_id or record.ref,
+                "%s on connector %d was open at start-up: ended with PowerLoss",
+                record.name,
                 record.connector_id,
             )
 
@@ -272,6 +280,9 @@ class Transactions:
         if message.action != "StartTransaction" or message.transaction_ref is None:
             return
         transaction_id = int(result["transactionId"])
+        log.info(
+            "%s is transaction %d", transaction_name(None, message.transaction_ref), transaction_id
+        )
         self._store.resolve_transaction_id(message.transaction_ref, transaction_id)
         for connector in self._connectors.values():
             tx = connector.transaction

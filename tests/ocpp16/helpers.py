@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -75,3 +76,22 @@ async def until(station: Station, predicate: Callable[[], bool], *, timeout: flo
         await asyncio.wait_for(reached.wait(), timeout)
     finally:
         charge_point.unsubscribe(check)
+
+
+class LogWatch(logging.Handler):
+    """Await log lines instead of sleeping and hoping they were written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self._changed = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+        self._changed.set()
+
+    async def seen(self, text: str, *, times: int = 1, timeout: float = 15) -> None:
+        async with asyncio.timeout(timeout):
+            while sum(text in line for line in self.lines) < times:
+                self._changed.clear()
+                await self._changed.wait()

@@ -30,7 +30,7 @@ OCTT_KEY = "4F43415F4F4354545F61646D696E5F74657374"
 OCTT_PASSWORD = "OCA_OCTT_admin_test"
 SECOND_KEY = "second-key-0123456789"
 CONNECTED = f"{CP_ID} connected from"
-REFUSED = "refused the credentials (HTTP 401)"
+REFUSED = "password refused by 127.0.0.1"
 
 
 @pytest.fixture

@@ -1,0 +1,71 @@
+"""The line an operator looks for after an outage: the queued transaction messages went out.
+
+When a link comes up, the transaction messages already waiting are the backlog; once the last of
+them is answered, one line says how many were delivered and how long the oldest waited. The wait
+is read from the messages' own timestamps, so messages queued before a restart count too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from cp_pi.store import QueuedMessage
+
+log = logging.getLogger("cp_pi.outbox")
+
+
+class Backlog:
+    """The transaction messages that waited for the link, and how far their delivery got."""
+
+    def __init__(self, waiting: Iterable[QueuedMessage] = ()) -> None:
+        messages = list(waiting)
+        self._last = messages[-1].seq if messages else None
+        self._oldest = min(filter(None, map(_queued_at, messages)), default=None)
+        self._delivered = 0
+
+    def delivered(self, message: QueuedMessage) -> None:
+        """The central system answered ``message``; after the backlog's last, say so once."""
+        if self._last is None:
+            return
+        if message.seq <= self._last:
+            self._delivered += 1
+        if message.seq >= self._last and self._delivered:
+            waited = "" if self._oldest is None else f"; the oldest had waited {self._waited()}"
+            plural = "s" if self._delivered > 1 else ""
+            log.info("delivered %d queued transaction message%s%s", self._delivered, plural, waited)
+            self._last = None
+
+    def _waited(self) -> str:
+        assert self._oldest is not None
+        return duration((datetime.now(UTC) - self._oldest).total_seconds())
+
+
+def _queued_at(message: QueuedMessage) -> datetime | None:
+    """The timestamp the message carries: StartTransaction, StopTransaction, MeterValues."""
+    payload: dict[str, Any] = message.payload
+    stamp = payload.get("timestamp")
+    if stamp is None and payload.get("meterValue"):
+        stamp = payload["meterValue"][0].get("timestamp")
+    try:
+        when = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        return None
+    return when if when is None or when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def duration(seconds: float) -> str:
+    """A wait as an operator reads it: "4 s", "3 min 12 s", "2 h 05 min", "3 d 4 h"."""
+    whole = max(0, round(seconds))
+    minutes, secs = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
