@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cp_pi.app import Station, running_station
-from cp_pi.config import BenchConfig, SecurityConfig
+from cp_pi.config import BenchConfig, LogConfig, SecurityConfig
 from cp_pi.csms.server import CentralSystem
 from cp_pi.ocpp16.wire import redact, redact_text
 from tests.conftest import CP_ID, fast_settings
@@ -48,7 +48,11 @@ def leaks(caplog: pytest.LogCaptureFixture, *keys: str) -> list[str]:
 @asynccontextmanager
 async def keyed_station(tmp_path: Path, csms: CentralSystem) -> AsyncIterator[Station]:
     settings = fast_settings(tmp_path / "data", csms.url).model_copy(
-        update={"security": SecurityConfig(authorization_key=KEY), "bench": BenchConfig(port=0)}
+        update={
+            "security": SecurityConfig(authorization_key=KEY),
+            "bench": BenchConfig(port=0),
+            "log": LogConfig(ocpp_frames=True),  # the frame log too
+        }
     )
     async with running_station(settings, response_timeout=5, bench=True) as station:
         await csms.wait_for_call(CP_ID, "StatusNotification")
@@ -118,6 +122,7 @@ async def test_a_key_in_a_malformed_frame_is_hidden_from_logs_and_the_bench(
     assert leaks(caplog, KEY, NEW_KEY) == []
     assert NEW_KEY not in shown
     assert "rejected frame" in caplog.text  # the broken ones were logged, without the key
+    assert 'received [2, "m1", "ChangeConfiguration"' in caplog.text  # in the frame log too
 
 
 HEAD = [2, "1", "ChangeConfiguration"]
