@@ -26,10 +26,11 @@ from cp_pi.hardware.factory import make_pin_factory
 from cp_pi.hardware.meter import EnergyMeter, NoMeter
 from cp_pi.hardware.rig import BenchRig
 from cp_pi.hardware.safety import all_outputs_off
-from cp_pi.ocpp16.link import CANNOT_CONNECT, Link
+from cp_pi.ocpp16.link import BACKOFF_FIRST, CANNOT_CONNECT, Link
 from cp_pi.ocpp16.session import FrameObserver
 from cp_pi.runlock import AlreadyRunning, RunLock
 from cp_pi.station.charge_point import ChargePoint
+from cp_pi.station.clock import Clock
 from cp_pi.station.connector import Connector
 from cp_pi.status_socket import LinkWatch, StatusServer, served_in, status_document
 from cp_pi.store import Store, watch_file
@@ -91,7 +92,7 @@ def boot_info(settings: Settings) -> dict[str, str]:
     return info
 
 
-def build_station(settings: Settings) -> Station:
+def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
     """Pins, rig (on mock pins), hardware, store and charge point; nothing runs yet."""
     loop = asyncio.get_running_loop()
     factory = make_pin_factory(settings.pin_factory)
@@ -121,6 +122,7 @@ def build_station(settings: Settings) -> Station:
         authorization_key=(
             key.get_secret_value() if (key := settings.security.authorization_key) else None
         ),
+        clock=clock,
     )
     holder.append(charge_point)
     charge_point.recover()
@@ -135,13 +137,15 @@ async def running_station(
     response_timeout: float = 30,
     on_link_state: Callable[[str], None] | None = None,
     restart_on_reset: bool = False,
+    backoff_first: float = BACKOFF_FIRST,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Station]:
     """A station connected to its CSMS (the embedded one when none is configured).
 
     ``bench``: True requires the bench server, None starts it when the pins are mock pins.
     ``restart_on_reset``: after a reset the link ends instead of booting again in this process.
     """
-    station = build_station(settings)
+    station = build_station(settings, clock=clock)
     try:
         try:
             check_runnable(settings, mock_pins=station.rig is not None)
@@ -203,6 +207,7 @@ async def running_station(
             response_timeout=response_timeout,
             security=settings.security,
             boot_again_after_reset=not restart_on_reset,
+            backoff_first=backoff_first,
         )
         station.charge_point.metering.start()  # clock-aligned readings
         station.link_task = asyncio.create_task(station.link.run(), name="link")
@@ -228,6 +233,11 @@ async def shutdown(station: Station) -> None:
     """
     for connector in station.connectors.values():
         connector.hardware.outputs_off()
+    # Then the aux contacts' word: a contactor that does not open is reported as welded; one
+    # that opens within its settling window is not a fault (a stop in the middle of a charge).
+    await asyncio.gather(
+        *(c.hardware.confirm_contactor_open() for c in station.connectors.values())
+    )
     await cancel_and_wait(station._tasks)
     await station.charge_point.close()
     if station.bench is not None:

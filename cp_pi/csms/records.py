@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
 from cp_pi.ocpp16.errors import CALL, CALLERROR, CALLRESULT
-from cp_pi.ocpp16.wire import redact
+from cp_pi.ocpp16.wire import redact, redact_raw
 
 log = logging.getLogger("cp_pi.csms")
 
@@ -53,7 +53,7 @@ class FrameRecord:
             return f"{head} CALLRESULT {frame[1]} {_compact(frame[2])}"
         if kind == CALLERROR and len(frame) >= 3:
             return f"{head} CALLERROR {frame[1]} {frame[2]} {_compact(frame[3:])}"
-        return f"{head} unparsed {self.raw!r:.300}"
+        return f"{head} unparsed {redact_raw(self.raw)!r:.300}"
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,6 @@ from urllib.parse import unquote, urlsplit
 
 from ocpp.v16 import call
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import InvalidHeader
-from websockets.headers import parse_authorization_basic
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -36,6 +34,7 @@ from cp_pi.csms.records import (
 )
 from cp_pi.csms.session import CallErrorReceived, ChargePointSession, InvalidAnswer
 from cp_pi.listening import CannotListen
+from cp_pi.ocpp16.wire import basic_credentials, basic_password, hide_secrets_in
 
 __all__ = [
     "CallErrorReceived",
@@ -125,6 +124,8 @@ class CentralSystem:
         """Listen; after a stop, on the port picked before, so charge points find it again."""
         if self._server is not None:
             return
+        # At DEBUG the websocket library logs the Authorization header and every frame.
+        hide_secrets_in("websockets.server", "cp_pi.csms")
         try:
             self._server = await serve(
                 self._serve_charge_point,
@@ -355,13 +356,12 @@ def _charge_point_id(request: Request | None) -> str:
 
 
 def _credentials_match(request: Request, cp_id: str, expected: str | None) -> bool:
-    if expected is None:
+    """``expected`` is the AuthorizationKey as configured (hexadecimal or readable)."""
+    credentials = basic_credentials(request.headers.get("Authorization", ""))
+    if expected is None or credentials is None:
         return False
-    try:
-        user, password = parse_authorization_basic(request.headers.get("Authorization", ""))
-    except InvalidHeader:
-        return False
-    return user == cp_id and hmac.compare_digest(password.encode(), expected.encode())
+    user, password = credentials
+    return user == cp_id and hmac.compare_digest(password, basic_password(expected))
 
 
 async def run_csms(host: str, port: int, authorized_tags: Collection[str] | None) -> int:

@@ -74,7 +74,10 @@ class ChargePointSession(Ocpp16Peer):
         try:
             async for message in self.connection:
                 text = message if isinstance(message, str) else message.decode(errors="replace")
-                await self.route_message(text)
+                try:
+                    await self.route_message(text)
+                except ConnectionError:
+                    continue  # an answer found the link closing: read what arrived before it
         except (ConnectionClosed, ConnectionError):
             pass  # the charge point went away, or the central system is stopping
         finally:

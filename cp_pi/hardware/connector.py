@@ -303,6 +303,10 @@ class ConnectorHardware:
     async def open_contactor(self) -> bool:
         return await self._contactor.open()
 
+    async def confirm_contactor_open(self) -> bool:
+        """The aux contact's word once the output is off: False (and logged) when welded."""
+        return await self._contactor.confirm_open()
+
     def outputs_off(self) -> None:
         if self._lock is not None:
             self._lock.outputs_off()

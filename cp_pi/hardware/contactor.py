@@ -5,6 +5,11 @@ A contactor whose aux contact stays closed after the output dropped is welded: t
 live, and the lock must stay engaged. Confirmation is awaited on the aux contact's events, not
 polled. A safety trip may open it from a pin driver's thread (:meth:`trip`), so the command and
 the output level change together under one small lock.
+
+The aux contact follows the output a few tens of milliseconds late, whoever dropped it: a
+command, a trip, or the safety net on SIGTERM. For ``confirm_timeout`` after any drop the
+contactor is *settling*, so that a reading taken meanwhile is a transition, not a weld; a contact
+still closed after that is a weld, and :meth:`Contactor.open` says so.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 
-from gpiozero import Factory
+from gpiozero import DigitalOutputDevice, Factory
 
 from cp_pi.config import ContactorConfig
 from cp_pi.core.reading import ConnectorReading
@@ -44,7 +50,9 @@ class Contactor:
         self._command = 0
         self._awaiting: bool | None = None
         self.commanded_closed = False
-        self.settling = False
+        self._confirming = False
+        #: time.monotonic() when the output last dropped from on; None before any drop.
+        self._dropped_at: float | None = None
         # Re-entrant: a pin wired straight back to an input may report its edge synchronously.
         self._switching = threading.RLock()
         #: The reading that made :meth:`trip` open the contactor, until the next close.
@@ -62,11 +70,17 @@ class Contactor:
             )
         )
         try:
-            self._output = safety.output_device(config.pin, pin_factory=pin_factory)
+            self._output = DigitalOutputDevice(
+                config.pin, initial_value=False, pin_factory=pin_factory
+            )
         except Exception:
             if self._aux is not None:
                 self._aux.release()
             raise
+        # The safety net switches off through the contactor, which then knows to wait for its
+        # aux contact instead of calling the contact's late opening a weld.
+        self._switch_off = _SwitchOff(self)
+        safety.register(self._switch_off)
 
     @property
     def feedback_closed(self) -> bool | None:
@@ -93,6 +107,11 @@ class Contactor:
         """Drop the output at once, then wait for the aux contact; False means welded."""
         self.outputs_off()
         logger.info("connector %d: contactor opening", self._connector_id)
+        return await self.confirm_open()
+
+    async def confirm_open(self) -> bool:
+        """Wait for the aux contact to follow the output off (after a stop, SIGTERM, a trip);
+        False, and an error line, when it stays closed: welded."""
         confirmed = await self._confirm(closed=False)
         if not confirmed:
             logger.error(
@@ -102,10 +121,22 @@ class Contactor:
             )
         return confirmed
 
+    @property
+    def settling(self) -> bool:
+        """Waiting for the aux contact to follow a command or a drop of the output."""
+        if self._confirming:
+            return True
+        dropped = self._dropped_at
+        return dropped is not None and time.monotonic() - dropped < self._config.confirm_timeout
+
     def outputs_off(self) -> None:
+        """Output off at once; synchronous and safe in a signal handler (no loop, no await)."""
         with self._switching:
+            was_on = self.commanded_closed or bool(self._output.value)
             self.commanded_closed = False
             self._output.off()
+            if was_on:
+                self._dropped_at = time.monotonic()
 
     def trip(self, reading: ConnectorReading | None) -> bool:
         """Drop the output if it is commanded closed, naming the fault (None: no fault to act on,
@@ -118,13 +149,14 @@ class Contactor:
                 return False
             self.commanded_closed = False
             self._output.off()
+            self._dropped_at = time.monotonic()
             self.tripped = reading
             return True
 
     def release(self) -> None:
         """Output off, then give the pins back."""
         self.outputs_off()
-        safety.unregister(self._output)
+        safety.unregister(self._switch_off)
         self._output.close()
         if self._aux is not None:
             self._aux.release()
@@ -137,7 +169,7 @@ class Contactor:
             self._awaiting = closed
             self._aux_changed.set()  # wakes a wait for an older command, which then gives up
         command = self._command
-        self.settling = True
+        self._confirming = True
         try:
             async with asyncio.timeout(self._config.confirm_timeout):
                 while command == self._command:
@@ -150,8 +182,9 @@ class Contactor:
             return False
         finally:
             if command == self._command:
-                self.settling = False
+                self._confirming = False
                 self._awaiting = None
+                self._dropped_at = None  # the aux contact has spoken (or was waited for)
 
     def _aux_reads(self, closed: bool) -> bool:
         try:
@@ -163,3 +196,17 @@ class Contactor:
     def _aux_moved(self) -> None:
         self._aux_changed.set()
         self._on_change()
+
+
+class _SwitchOff:
+    """What the safety net holds for a contactor (see :class:`cp_pi.hardware.safety.Output`)."""
+
+    def __init__(self, contactor: Contactor) -> None:
+        self._contactor = contactor
+
+    def off(self) -> None:
+        self._contactor.outputs_off()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._contactor._output.closed)

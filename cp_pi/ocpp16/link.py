@@ -27,10 +27,10 @@ from websockets.exceptions import (
     InvalidURI,
     WebSocketException,
 )
-from websockets.headers import build_authorization_basic
 
 from cp_pi.config import SecurityConfig
 from cp_pi.ocpp16.session import FrameObserver, OcppSession
+from cp_pi.ocpp16.wire import basic_authorization, hide_secrets_in
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.station.outbox import CallError
 from cp_pi.tasks import cancel_and_wait
@@ -70,6 +70,10 @@ class Link:
         self._on_state = on_state
         self._response_timeout = response_timeout
         self._backoff_first = backoff_first
+        # At DEBUG the websocket library logs the Authorization header and every frame.
+        hide_secrets_in("websockets.client", "cp_pi.ocpp")
+        self._heartbeat_interval_changed = asyncio.Event()
+        charge_point.configuration.subscribe(self._configuration_changed)
 
     def _state(self, text: str, level: int = logging.INFO) -> None:
         log.log(level, "link: %s", text)
@@ -136,9 +140,7 @@ class Link:
         key = self.cp.configuration.authorization_key()
         tls = self.url.startswith("wss://")
         if key is not None:
-            options["additional_headers"] = {
-                "Authorization": build_authorization_basic(self.cp.id, key)
-            }
+            options["additional_headers"] = {"Authorization": basic_authorization(self.cp.id, key)}
             if not tls:
                 log.warning(
                     "security profile 1: the AuthorizationKey goes to %s unencrypted (ws://);"
@@ -197,6 +199,7 @@ class Link:
                 interval = 30
             else:
                 interval = int(result.get("interval", 0))
+                self.cp.clock.adopt(result["currentTime"])
                 if result["status"] == "Accepted":
                     self.cp.on_registered(interval)
                     return True
@@ -204,11 +207,33 @@ class Link:
             await asyncio.wait([receiver], timeout=max(interval, 1))
         return False
 
+    def _configuration_changed(self, key: str, _value: str) -> None:
+        if key == "HeartbeatInterval":
+            self._heartbeat_interval_changed.set()
+
     async def _heartbeat(self) -> None:
+        """A Heartbeat every HeartbeatInterval. A new interval (ChangeConfiguration, a
+        BootNotification's answer) counts at once from the last Heartbeat, not after the old
+        interval has run out."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
+            self._heartbeat_interval_changed.clear()
             interval = self.cp.configuration.get_int("HeartbeatInterval")
-            await asyncio.sleep(interval if interval > 0 else 300)
-            self.cp.outbox.send("Heartbeat", {})
+            due = last + (interval if interval > 0 else 300)
+            try:
+                async with asyncio.timeout_at(due):
+                    await self._heartbeat_interval_changed.wait()
+                continue
+            except TimeoutError:
+                pass
+            self.cp.outbox.send("Heartbeat", {}).add_done_callback(self._heard_time)
+            last = loop.time()
+
+    def _heard_time(self, answer: asyncio.Future[dict[str, Any]]) -> None:
+        """A Heartbeat's answer carries the central system's time (a lost one says nothing)."""
+        if not answer.cancelled() and answer.exception() is None:
+            self.cp.clock.adopt(answer.result()["currentTime"])
 
 
 #: OpenSSL's reasons when a TLS client gets a plain-text answer (an HTTP response).

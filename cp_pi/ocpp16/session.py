@@ -27,7 +27,7 @@ from ocpp.charge_point import (
     serialize_as_dict,
     snake_to_camel_case,
 )
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import OccurenceConstraintViolationError, OCPPError
 from ocpp.messages import Call, CallError, CallResult
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
@@ -39,7 +39,8 @@ from cp_pi.ocpp16.errors import (
     check_frame,
 )
 from cp_pi.ocpp16.peer import Ocpp16Peer
-from cp_pi.ocpp16.wire import on, redact
+from cp_pi.ocpp16.wire import after, on, redact, redact_raw
+from cp_pi.station.configuration import AUTHORIZATION_KEY
 from cp_pi.station.outbox import CallError as CallErrorAnswer
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class OcppSession(Ocpp16Peer):
             frame = check_frame(text)
         except FrameError as error:
             self._observe("rx", text)
-            log.warning("rejected frame %.200r: %s", text, error.description)
+            log.warning("rejected frame %.200r: %s", redact_raw(text), error.description)
             if error.unique_id is not None:
                 self._spawn(self._send(json.dumps(error.to_frame())))
             return
@@ -120,7 +121,7 @@ class OcppSession(Ocpp16Peer):
 
     def _observe(self, direction: str, frame: list[Any] | str | bytes) -> None:
         if self._on_frame is not None:
-            shown = redact(frame) if isinstance(frame, list) else [repr(frame)]
+            shown = redact(frame) if isinstance(frame, list) else [repr(redact_raw(frame))]
             self._on_frame(direction, shown)
 
     async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
@@ -188,10 +189,26 @@ class OcppSession(Ocpp16Peer):
     ) -> call_result.ChangeConfiguration:
         return call_result.ChangeConfiguration(status=self._cp.configuration.change(key, value))
 
+    @after(Action.change_configuration)
+    async def _after_change_configuration(self, key: str, value: str, **_: Any) -> None:
+        """TC_073: a new AuthorizationKey is used at once. Its CALLRESULT is out by now, so the
+        link closes, and the link dials again with the new key, and only with it."""
+        if key == AUTHORIZATION_KEY and value == self._cp.configuration.authorization_key():
+            log.warning("the central system changed the AuthorizationKey: reconnecting with it")
+            await self._connection.close(1000, "new credentials")
+
     @on(Action.get_configuration)
     def _on_get_configuration(
         self, key: list[str] | None = None, **_: Any
     ) -> call_result.GetConfiguration:
+        # OCPP 1.6 (5.8) lets the charge point limit the keys of one request to
+        # GetConfigurationMaxKeys; a list beyond it breaks an occurrence constraint, and
+        # answering only some of the keys asked for would hide the others without a word.
+        limit = self._cp.configuration.get_int("GetConfigurationMaxKeys")
+        if key is not None and len(key) > limit:
+            raise OccurenceConstraintViolationError(
+                description=f"{len(key)} keys asked; GetConfigurationMaxKeys is {limit}"
+            )
         known, unknown = self._cp.configuration.get(key)
         return call_result.GetConfiguration(
             configuration_key=[

@@ -19,8 +19,8 @@ from typing import Any
 from cp_pi.core.reading import ConnectorReading, LockPosition
 from cp_pi.core.status import ErrorCode, Status, charge_point_status, status_info
 from cp_pi.core.unlock import UnlockStatus
-from cp_pi.ocpp16.wire import utc_now
 from cp_pi.station.auth_cache import AuthorizationCache
+from cp_pi.station.clock import Clock
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector
 from cp_pi.station.healing import LockHealing
@@ -48,8 +48,11 @@ class ChargePoint:
         connectors: Iterable[Connector],
         boot_info: dict[str, str],
         authorization_key: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.id = charge_point_id
+        #: Every timestamp the charge point sends comes from here.
+        self.clock = clock or Clock()
         self.store = store
         self.boot_info = boot_info
         connectors_list = list(connectors)
@@ -90,6 +93,7 @@ class ChargePoint:
             configuration=self.configuration,
             connectors=self.connectors,
             refresh=self.refresh,
+            now=self.clock.now,
         )
         self._transactions = Transactions(
             store=store,
@@ -98,6 +102,7 @@ class ChargePoint:
             authorization_cache=self.authorization_cache,
             metering=self.metering,
             connectors=self.connectors,
+            clock=self.clock,
             csms_reachable=lambda: self.csms_connected and self.registered,
             refresh=self.refresh,
             spawn=self._spawn,
@@ -166,7 +171,7 @@ class ChargePoint:
             "connectorId": connector_id,
             "status": status[0].value,
             "errorCode": status[1].value,
-            "timestamp": utc_now(),
+            "timestamp": self.clock.timestamp(),
         }
         if connector_id == 0:
             if self.store.degraded is not None:

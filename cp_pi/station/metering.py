@@ -25,7 +25,6 @@ from cp_pi.core.metering import (
     seconds_until,
     timestamp,
 )
-from cp_pi.ocpp16.wire import utc_now
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
 from cp_pi.station.outbox import Outbox
@@ -37,11 +36,6 @@ log = logging.getLogger("cp_pi.metering")
 ALIGNED_INTERVAL = "ClockAlignedDataInterval"
 
 
-def _wall_clock() -> datetime:
-    """The charge point's notion of now, the same one every timestamp it sends comes from."""
-    return datetime.fromisoformat(utc_now())
-
-
 class Metering:
     def __init__(
         self,
@@ -51,8 +45,9 @@ class Metering:
         configuration: ConfigurationKeys,
         connectors: dict[int, Connector],
         refresh: Callable[[], None],
-        now: Callable[[], datetime] = _wall_clock,
+        now: Callable[[], datetime],
     ) -> None:
+        """``now``: the charge point's clock, the one every timestamp it sends comes from."""
         self._store = store
         self._outbox = outbox
         self._configuration = configuration
@@ -72,14 +67,13 @@ class Metering:
             return [ENERGY_REGISTER]
         return measurands
 
-    @staticmethod
     def meter_value(
-        connector: Connector, measurands: Iterable[str], context: str, at: str | None = None
+        self, connector: Connector, measurands: Iterable[str], context: str, at: str | None = None
     ) -> dict[str, Any]:
         """One MeterValue: a reading of each measurand, with one timestamp."""
         readings = connector.meter.read(measurands)
         return {
-            "timestamp": at or utc_now(),
+            "timestamp": at or timestamp(self._now()),
             "sampledValue": [reading.sampled_value(context) for reading in readings],
         }
 

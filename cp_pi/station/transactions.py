@@ -13,11 +13,10 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from cp_pi.ocpp16.wire import utc_now
 from cp_pi.station.auth_cache import AuthorizationCache
+from cp_pi.station.clock import Clock
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
 from cp_pi.station.metering import Metering
@@ -58,6 +57,7 @@ class Transactions:
         authorization_cache: AuthorizationCache,
         metering: Metering,
         connectors: dict[int, Connector],
+        clock: Clock,
         csms_reachable: Callable[[], bool],
         refresh: Callable[[], None],
         spawn: Spawn,
@@ -69,6 +69,7 @@ class Transactions:
         self._authorization_cache = authorization_cache
         self._metering = metering
         self._connectors = connectors
+        self._clock = clock
         self._csms_reachable = csms_reachable
         self._refresh = refresh
         self._spawn = spawn
@@ -84,7 +85,7 @@ class Transactions:
         """Whether ``id_tag`` may charge, and the idTagInfo that says so (None when an offline
         rule decided without one)."""
         cache_enabled = self._configuration.get_bool("AuthorizationCacheEnabled")
-        cached = self._authorization_cache.lookup(id_tag, now=datetime.now(UTC))
+        cached = self._authorization_cache.lookup(id_tag, now=self._clock.now())
         cached_ok = cache_enabled and cached is not None and cached.get("status") == "Accepted"
         if cached_ok and self._configuration.get_bool("LocalPreAuthorize"):
             return True, cached
@@ -105,7 +106,7 @@ class Transactions:
     def _cached_parent(self, id_tag: str) -> str | None:
         if not self._configuration.get_bool("AuthorizationCacheEnabled"):
             return None
-        cached = self._authorization_cache.lookup(id_tag, now=datetime.now(UTC))
+        cached = self._authorization_cache.lookup(id_tag, now=self._clock.now())
         return None if cached is None else cached.get("parentIdTag")
 
     async def authorize_and_start(self, connector: Connector, id_tag: str, *, check: bool) -> None:
@@ -166,7 +167,7 @@ class Transactions:
             connector_id=connector.id,
             id_tag=id_tag,
             meter_start=meter_start,
-            started_at=utc_now(),
+            started_at=self._clock.timestamp(),
             parent_id_tag=self._cached_parent(id_tag),
         )
         start = {
@@ -246,7 +247,7 @@ class Transactions:
         payload: dict[str, Any] = {
             "transactionId": tx.transaction_id if tx.transaction_id is not None else -1,
             "meterStop": meter_stop,
-            "timestamp": utc_now(),
+            "timestamp": self._clock.timestamp(),
             "reason": reason,
         }
         if id_tag is not None:
@@ -283,7 +284,7 @@ class Transactions:
             payload = {
                 "transactionId": record.transaction_id if record.transaction_id is not None else -1,
                 "meterStop": meter_stop,
-                "timestamp": utc_now(),
+                "timestamp": self._clock.timestamp(),
                 "reason": "PowerLoss",
             }
             self._end_and_queue_stop(record.ref, payload)

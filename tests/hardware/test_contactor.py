@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from cp_pi.hardware import safety
 from cp_pi.hardware.contactor import Contactor
 from cp_pi.hardware.rig import BenchRig, RigFault
 
-from .helpers import FIRST, RIG, connector
+from .helpers import CONFIRM_TIMEOUT, FIRST, RIG, connector
 
 ContactorMaker = Callable[..., Contactor]
 
@@ -122,3 +123,33 @@ async def test_two_openings_at_once_are_both_confirmed(make_contactor: Contactor
 
     assert (first, second) == (True, True)
     assert not contactor.settling
+
+
+async def test_the_safety_nets_switch_off_gives_the_aux_contact_its_settling_window(
+    make_contactor: ContactorMaker, factory: Any
+) -> None:
+    contactor = make_contactor()
+    assert await contactor.close()
+
+    safety.all_outputs_off()  # what SIGTERM does, behind every command's back
+
+    assert not factory.pin(FIRST.contactor).state
+    assert not contactor.commanded_closed
+    assert contactor.settling, "the aux contact has not had its time to follow yet"
+    async with asyncio.timeout(CONFIRM_TIMEOUT / 2):  # it follows: confirmed, no weld
+        assert await contactor.open()
+    assert not contactor.settling
+
+
+async def test_a_weld_found_by_the_safety_nets_switch_off_is_a_weld_once_settled(
+    make_contactor: ContactorMaker,
+) -> None:
+    contactor = make_contactor(fault=RigFault.CONTACTOR_WELDED)
+    assert await contactor.close()
+
+    safety.all_outputs_off()
+
+    assert contactor.settling
+    assert not await contactor.open()  # waited for the aux contact: it stayed closed
+    assert contactor.feedback_closed
+    assert not contactor.settling, "the reading now names the weld"

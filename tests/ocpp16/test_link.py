@@ -139,3 +139,24 @@ async def test_an_unanswered_transaction_message_times_out_and_is_sent_again(
         assert csms.transactions[transaction_id].reason == "Remote"
         # the link survived the silence, and the next exchange is matched correctly
         assert (await csms.unlock_connector(CP_ID, 1)) == {"status": "Unlocked"}
+
+
+async def test_a_new_heartbeat_interval_takes_effect_at_once(
+    station: Station, csms: CentralSystem
+) -> None:
+    # Booted with 300 s: without the change no Heartbeat would come for five minutes.
+    start = mark(csms)
+    assert (await csms.change_configuration(CP_ID, "HeartbeatInterval", "1")) == {
+        "status": "Accepted"
+    }
+    await csms.wait_for_call(CP_ID, "Heartbeat", after=start, timeout=5)
+
+
+async def test_a_heartbeat_interval_from_a_boot_notification_takes_effect_at_once(
+    station: Station, csms: CentralSystem
+) -> None:
+    csms.heartbeat_interval = 1
+    start = mark(csms)
+    assert (await csms.trigger_message(CP_ID, "BootNotification")) == {"status": "Accepted"}
+    await csms.wait_for_call(CP_ID, "Heartbeat", after=start, timeout=5)
+    assert station.charge_point.configuration.get_int("HeartbeatInterval") == 1

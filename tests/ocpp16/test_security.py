@@ -154,14 +154,17 @@ async def test_the_authorization_key_is_write_only_and_never_shown(
     tmp_path: Path, log_watch: LogWatch
 ) -> None:
     new_key = "fedcba9876543210fedcba98"
-    async with CentralSystem(port=0, passwords={CP_ID: KEY}) as csms:
+    passwords = {CP_ID: KEY}
+    async with CentralSystem(port=0, passwords=passwords) as csms:
         settings = fast_settings(tmp_path / "data", csms.url).model_copy(
             update={"security": SecurityConfig(authorization_key=KEY), "bench": BenchConfig(port=0)}
         )
         async with running_station(settings, response_timeout=5, bench=True) as station:
             await csms.wait_for_call(CP_ID, "StatusNotification")
+            passwords[CP_ID] = new_key
             answer = await csms.change_configuration(CP_ID, "AuthorizationKey", new_key)
             assert answer == {"status": "Accepted"}
+            await log_watch.seen(f"{CP_ID} connected from", times=2)  # with the new key (TC_073)
             assert (await csms.change_configuration(CP_ID, "AuthorizationKey", "short")) == {
                 "status": "Rejected"
             }
