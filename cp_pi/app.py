@@ -182,6 +182,7 @@ async def running_station(
             response_timeout=response_timeout,
             security=settings.security,
             boot_again_after_reset=not restart_on_reset,
+            max_requests=settings.max_requests_in_flight,
         )
         station.link_task = asyncio.create_task(station.link.run(), name="link")
         station._tasks.append(station.link_task)

@@ -25,7 +25,7 @@ from websockets.exceptions import (
 from websockets.headers import build_authorization_basic
 
 from cp_pi.config import SecurityConfig
-from cp_pi.ocpp16.session import FrameObserver, OcppSession
+from cp_pi.ocpp16.session import MAX_REQUESTS, FrameObserver, OcppSession
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.station.outbox import CallError
 from cp_pi.tasks import cancel_and_wait
@@ -35,6 +35,10 @@ log = logging.getLogger("cp_pi.link")
 SUBPROTOCOL = "ocpp1.6"
 #: Bounds of the redial backoff, in seconds (exponential, with jitter).
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+#: Bounded buffers, so that a hostile central system cannot make the charge point grow: a frame
+#: over MAX_SIZE closes the link; at most MAX_QUEUE frames wait unread before the socket is no
+#: longer read (TCP then slows the sender); writes wait once WRITE_LIMIT bytes are unsent.
+MAX_SIZE, MAX_QUEUE, WRITE_LIMIT = 2**20, 4, 2**15
 
 
 def backoff_delay(attempt: int, *, first: float = BACKOFF_FIRST, cap: float = BACKOFF_MAX) -> float:
@@ -54,8 +58,14 @@ class Link:
         backoff_first: float = BACKOFF_FIRST,
         security: SecurityConfig | None = None,
         boot_again_after_reset: bool = True,
+        max_requests: int = MAX_REQUESTS,
     ) -> None:
         self.cp = charge_point
+        self._max_requests = max_requests
+        #: The session of the current connection, None between connections.
+        self.session: OcppSession | None = None
+        #: Connections whose opening handshake succeeded, since the link started.
+        self.connections = 0
         self._boot_again_after_reset = boot_again_after_reset
         self.url = f"{csms_url.rstrip('/')}/{charge_point.id}"
         self._security = security or SecurityConfig()
@@ -84,14 +94,21 @@ class Link:
                     ping_timeout=self._ping_interval(),
                     # and a peer that does not answer the closing handshake is not waited for.
                     close_timeout=2,
+                    max_size=MAX_SIZE,
+                    max_queue=MAX_QUEUE,
+                    write_limit=WRITE_LIMIT,
                     **self._credentials(),
                 ) as websocket:
                     if websocket.subprotocol != SUBPROTOCOL:
                         log.error("the CSMS did not accept subprotocol %s", SUBPROTOCOL)
                         await websocket.close(1002, "ocpp1.6 required")
                     else:
-                        attempt = 0
-                        await self._serve(websocket)
+                        self.connections += 1
+                        # The backoff starts afresh only once the central system has answered
+                        # on this link: one that closes each link right after accepting it
+                        # is not redialled every second.
+                        if await self._serve(websocket):
+                            attempt = 0
             except (OSError, InvalidHandshake, WebSocketException, TimeoutError) as error:
                 if isinstance(error, InvalidURI):
                     raise
@@ -141,31 +158,53 @@ class Link:
         seconds = self.cp.configuration.get_int("WebSocketPingInterval")
         return float(seconds) if seconds > 0 else None
 
-    async def _serve(self, websocket: Any) -> None:
+    async def _serve(self, websocket: Any) -> bool:
+        """Serve one connection until it ends; True when the central system answered on it."""
         session = OcppSession(
-            self.cp, websocket, response_timeout=self._response_timeout, on_frame=self._on_frame
+            self.cp,
+            websocket,
+            response_timeout=self._response_timeout,
+            on_frame=self._on_frame,
+            max_requests=self._max_requests,
         )
-        receiver = asyncio.create_task(session.start())
+        self.session = session
+        receiver = asyncio.create_task(session.start(), name="receiver")
         workers: list[asyncio.Task[Any]] = []
         try:
             if not await self._register(session, receiver):
-                return
+                return session.answered
             self._state("connected")
             self.cp.outbox.go_online()
             workers = [
-                asyncio.create_task(self.cp.outbox.deliver(session)),
-                asyncio.create_task(self._heartbeat()),
+                asyncio.create_task(self.cp.outbox.deliver(session), name="delivery"),
+                asyncio.create_task(self._heartbeat(), name="heartbeat"),
             ]
             self.cp.on_link(True)
             reboot = asyncio.create_task(self.cp.reboot_requested.wait())
+            await asyncio.wait([receiver, reboot, *workers], return_when=asyncio.FIRST_COMPLETED)
             workers.append(reboot)
-            await asyncio.wait([receiver, reboot], return_when=asyncio.FIRST_COMPLETED)
             if reboot.done():
                 self._state("reset: closing the link to boot again")
                 await websocket.close()
+            elif not receiver.done():
+                self._worker_ended(next(task for task in workers if task.done()))
+                await websocket.close(1011, "charge point error")
         finally:
+            self.session = None
             self.cp.outbox.go_offline()
             await cancel_and_wait([*workers, receiver])
+        return session.answered
+
+    @staticmethod
+    def _worker_ended(task: asyncio.Task[Any]) -> None:
+        """A worker of a live link ended: say why, then the link is redialled, never half alive."""
+        error = None if task.cancelled() else task.exception()
+        log.error(
+            "link: %s stopped (%s); closing the link to redial",
+            task.get_name(),
+            repr(error) if error is not None else "ended",
+            exc_info=error,
+        )
 
     async def _register(self, session: OcppSession, receiver: asyncio.Task[None]) -> bool:
         """BootNotification until Accepted; False when the link dropped meanwhile."""
