@@ -64,8 +64,9 @@ class Link:
         self._max_requests = max_requests
         #: The session of the current connection, None between connections.
         self.session: OcppSession | None = None
-        #: Connections whose opening handshake succeeded, since the link started.
-        self.connections = 0
+        #: Dials in a row that failed or whose link ended before the central system answered on
+        #: it; the redial backoff grows with it.
+        self.failures_in_a_row = 0
         self._boot_again_after_reset = boot_again_after_reset
         self.url = f"{csms_url.rstrip('/')}/{charge_point.id}"
         self._security = security or SecurityConfig()
@@ -81,7 +82,6 @@ class Link:
 
     async def run(self) -> None:
         """Stay connected until cancelled, or until a reset when the process restarts for it."""
-        attempt = 0
         while True:
             self._state(f"connecting to {self.url}")
             try:
@@ -103,12 +103,7 @@ class Link:
                         log.error("the CSMS did not accept subprotocol %s", SUBPROTOCOL)
                         await websocket.close(1002, "ocpp1.6 required")
                     else:
-                        self.connections += 1
-                        # The backoff starts afresh only once the central system has answered
-                        # on this link: one that closes each link right after accepting it
-                        # is not redialled every second.
-                        if await self._serve(websocket):
-                            attempt = 0
+                        await self._serve(websocket)
             except (OSError, InvalidHandshake, WebSocketException, TimeoutError) as error:
                 if isinstance(error, InvalidURI):
                     raise
@@ -120,8 +115,8 @@ class Link:
                     return
                 self.cp.restart()
                 continue
-            delay = backoff_delay(attempt, first=self._backoff_first)
-            attempt += 1
+            delay = backoff_delay(self.failures_in_a_row, first=self._backoff_first)
+            self.failures_in_a_row += 1
             self._state(f"disconnected; redialling in {delay:.1f} s")
             await asyncio.sleep(delay)
 
@@ -158,8 +153,12 @@ class Link:
         seconds = self.cp.configuration.get_int("WebSocketPingInterval")
         return float(seconds) if seconds > 0 else None
 
-    async def _serve(self, websocket: Any) -> bool:
-        """Serve one connection until it ends; True when the central system answered on it."""
+    async def _serve(self, websocket: Any) -> None:
+        """Serve one connection until it ends.
+
+        The backoff starts afresh only once the central system has answered on this link: one
+        that closes each link right after accepting it is not redialled every second.
+        """
         session = OcppSession(
             self.cp,
             websocket,
@@ -172,7 +171,7 @@ class Link:
         workers: list[asyncio.Task[Any]] = []
         try:
             if not await self._register(session, receiver):
-                return session.answered
+                return
             self._state("connected")
             self.cp.outbox.go_online()
             workers = [
@@ -191,9 +190,10 @@ class Link:
                 await websocket.close(1011, "charge point error")
         finally:
             self.session = None
+            if session.answered:
+                self.failures_in_a_row = 0
             self.cp.outbox.go_offline()
             await cancel_and_wait([*workers, receiver])
-        return session.answered
 
     @staticmethod
     def _worker_ended(task: asyncio.Task[Any]) -> None:

@@ -91,6 +91,12 @@ class OcppSession(Ocpp16Peer):
         """Answers to the central system in progress (handlers and CALLERRORs being sent)."""
         return len(self._handlers)
 
+    @property
+    def answers_waiting(self) -> int:
+        """Answers to our CALLs received and not yet taken: at most the one awaited."""
+        waiting: int = self._response_queue.qsize()
+        return waiting
+
     async def start(self) -> None:
         try:
             while True:

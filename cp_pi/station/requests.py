@@ -175,7 +175,10 @@ class CsmsRequests:
             for cid in ids:
                 connector = cp.connectors[cid]
                 wh = connector.meter.read_wh()
-                payload = meter_values(connector, connector.transaction, wh, "Trigger")
+                tx = connector.transaction
+                # Volatile, so never patched later: without the central system's id, none.
+                known = tx if tx is not None and tx.transaction_id is not None else None
+                payload = meter_values(connector, known, wh, "Trigger")
                 cp.outbox.send("MeterValues", payload)
         else:
             return "NotImplemented"
