@@ -25,6 +25,7 @@ from websockets.exceptions import (
 from websockets.headers import build_authorization_basic
 
 from cp_pi.config import SecurityConfig
+from cp_pi.ocpp16.flow import BoundedConnection
 from cp_pi.ocpp16.session import MAX_REQUESTS, FrameObserver, OcppSession
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.station.outbox import CallError
@@ -97,6 +98,7 @@ class Link:
                     max_size=MAX_SIZE,
                     max_queue=MAX_QUEUE,
                     write_limit=WRITE_LIMIT,
+                    create_connection=BoundedConnection,
                     **self._credentials(),
                 ) as websocket:
                     if websocket.subprotocol != SUBPROTOCOL:

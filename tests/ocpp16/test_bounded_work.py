@@ -244,3 +244,20 @@ async def test_deeply_nested_json_gets_a_formation_violation_and_the_session_liv
         assert raw.replies["-1"][:3] == [4, "-1", "FormationViolation"]
         assert raw.replies["probe"][0] == 3
         assert raw.connections == 1
+
+
+async def test_pings_from_a_peer_that_never_reads_do_not_pile_up_pongs(tmp_path: Path) -> None:
+    async with RawCsms() as raw, charge_point(tmp_path, raw) as station:
+        csms_side = raw.connection
+        assert csms_side is not None
+        csms_side.transport.pause_reading()  # the central system reads nothing more
+        for _ in range(40_000):  # 5 MB of pings, as many pongs owed
+            csms_side.protocol.send_ping(b"p" * 125)
+        csms_side.send_data()
+        await settled(lambda: csms_side.transport.get_write_buffer_size() == 0)
+        for _ in range(20):  # let the charge point read what it will
+            await asyncio.sleep(0)
+        pongs = session_of(station)._connection.transport.get_write_buffer_size()
+        # At most one read's worth beyond the write limit (32 KiB), not 5 MB less the kernel's.
+        assert pongs < 300_000
+        csms_side.transport.resume_reading()
