@@ -182,8 +182,8 @@ class Link:
             ]
             self.cp.on_link(True)
             reboot = asyncio.create_task(self.cp.reboot_requested.wait())
-            await asyncio.wait([receiver, reboot, *workers], return_when=asyncio.FIRST_COMPLETED)
             workers.append(reboot)
+            await asyncio.wait([receiver, *workers], return_when=asyncio.FIRST_COMPLETED)
             if reboot.done():
                 self._state("reset: closing the link to boot again")
                 await websocket.close()

@@ -7,8 +7,10 @@ the link is up, dropped when it is down (statuses and heartbeats are sent fresh 
 
 Both kinds share one queue so that order is kept across kinds: a StatusNotification(Finishing)
 never overtakes the StopTransaction before it. While a request from the central system is being
-handled the queue is *held*, so what the handler decides goes out after its CALLRESULT (OCPP's
-order for UnlockConnector: conf, StopTransaction, StatusNotification).
+handled, what is queued meanwhile is *held*, so what the handler decides goes out after its
+CALLRESULT (OCPP's order for UnlockConnector: conf, StopTransaction, StatusNotification). A hold
+keeps back only what was queued while it lasted: a central system that always has a request in
+hand cannot starve the queue.
 
 A central system that does not answer cannot make the queue grow or stall a driver: a transaction
 message that timed out on a live link is kept and sent again (only a CALLERROR, or an answer the
@@ -65,10 +67,19 @@ class Sender(Protocol):
 
 
 @dataclass
+class _Hold:
+    """A request being handled; what is queued meanwhile waits until it is released."""
+
+    released: bool = False
+
+
+@dataclass
 class _Volatile:
     action: str
     payload: dict[str, Any]
     answer: asyncio.Future[dict[str, Any]]
+    #: The holds in force when it was queued: it goes out once all are released.
+    after: tuple[_Hold, ...] = ()
 
 
 @dataclass
@@ -76,6 +87,7 @@ class _Persisted:
     seq: int
     #: Loop time before which the message is not sent again (after a failed attempt).
     retry_at: float = 0.0
+    after: tuple[_Hold, ...] = ()
 
 
 @dataclass
@@ -97,7 +109,7 @@ class Outbox:
     on_answer: AnswerHandler | None = None
     _queue: deque[_Volatile | _Persisted] = field(default_factory=deque)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
-    _holds: int = 0
+    _holds: list[_Hold] = field(default_factory=list)
     _online: bool = False
     _in_flight: _Volatile | _Persisted | None = None
 
@@ -114,7 +126,7 @@ class Outbox:
     ) -> int:
         """Persist, then queue; delivered in order whenever the link allows."""
         seq = self.store.enqueue(action, payload, transaction_ref=transaction_ref)
-        self._queue.append(_Persisted(seq))
+        self._queue.append(_Persisted(seq, after=tuple(self._holds)))
         self._changed.set()
         return seq
 
@@ -139,7 +151,7 @@ class Outbox:
             answer.set_exception(ConnectionError(f"{action} not sent: {reason}"))
             answer.exception()  # a fire-and-forget caller must not leave it "never retrieved"
             return answer
-        self._queue.append(_Volatile(action, payload, answer))
+        self._queue.append(_Volatile(action, payload, answer, tuple(self._holds)))
         self._changed.set()
         return answer
 
@@ -165,12 +177,14 @@ class Outbox:
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
-        """Keep queued messages back until the block ends (a CALLRESULT is on its way)."""
-        self._holds += 1
+        """Keep what is queued in the block back until it ends (a CALLRESULT is on its way)."""
+        hold = _Hold()
+        self._holds.append(hold)
         try:
             yield
         finally:
-            self._holds -= 1
+            hold.released = True
+            self._holds.remove(hold)
             self._changed.set()
 
     async def drained(self) -> None:
@@ -224,16 +238,19 @@ class Outbox:
         loop = asyncio.get_running_loop()
         while self._online:
             delay: float | None = None
-            if self._queue and not self._holds:
+            if self._queue:
                 urgent = (
                     queued
                     for queued in self._queue
                     if isinstance(queued, _Volatile) and queued.action in URGENT_ACTIONS
                 )
                 entry = next(urgent, self._queue[0])
-                if not isinstance(entry, _Persisted) or entry.retry_at <= loop.time():
+                held = any(not hold.released for hold in entry.after)
+                retry_at = entry.retry_at if isinstance(entry, _Persisted) else 0.0
+                if not held and retry_at <= loop.time():
                     return entry
-                delay = entry.retry_at - loop.time()
+                if not held:
+                    delay = retry_at - loop.time()
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):

@@ -62,6 +62,7 @@ class RawCsms:
         self._changed = asyncio.Event()
         self._counts: dict[str, int] = defaultdict(int)
         self._server: Server | None = None
+        self._answering: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> RawCsms:
         self._server = await serve(self._handle, "127.0.0.1", 0, subprotocols=["ocpp1.6"])  # type: ignore[list-item]
@@ -92,6 +93,9 @@ class RawCsms:
         """Send a frame as it is; it waits only while the socket's buffers are full."""
         assert self.connection is not None
         await self.connection.send(frame if isinstance(frame, str) else json.dumps(frame))
+        # websockets sends one message at a time; a sender that never yields would keep the
+        # answers to the charge point's own CALLs from ever being sent.
+        await asyncio.sleep(0)
 
     async def _handle(self, connection: ServerConnection) -> None:
         self.connections += 1
@@ -104,12 +108,20 @@ class RawCsms:
             async for text in connection:
                 frame = json.loads(text)
                 if frame[0] == 2:
-                    await self._answer(connection, frame)
+                    # Answered aside: while a flood fills the link, an answer waits to be sent,
+                    # and reading must go on meanwhile or both ends would wait for each other.
+                    answering = asyncio.create_task(self._answer(connection, frame))
+                    self._answering.add(answering)
+                    answering.add_done_callback(self._answering.discard)
                 else:
                     self.replies[frame[1]] = frame
                 self._changed.set()
 
     async def _answer(self, connection: ServerConnection, frame: list[Any]) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self._reply(connection, frame)
+
+    async def _reply(self, connection: ServerConnection, frame: list[Any]) -> None:
         _, unique_id, action, payload = frame
         self.calls.append((action, payload))
         self.last_id[action] = unique_id
