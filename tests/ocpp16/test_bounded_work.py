@@ -7,12 +7,14 @@ answer nonsense or stay silent, as the polite embedded one never does.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from cp_pi.app import Station, build_station, running_station, shutdown
+from cp_pi.hardware.rig import RigFault
 from cp_pi.ocpp16.link import Link
 from cp_pi.ocpp16.session import OcppSession
 from tests.conftest import fast_settings
@@ -261,3 +263,26 @@ async def test_pings_from_a_peer_that_never_reads_do_not_pile_up_pongs(tmp_path:
         # At most one read's worth beyond the write limit (32 KiB), not 5 MB less the kernel's.
         assert pongs < 300_000
         csms_side.transport.resume_reading()
+
+
+async def test_during_a_flood_a_driver_charges_and_a_lock_opening_still_stops_energy(
+    tmp_path: Path,
+) -> None:
+    async def flood() -> None:
+        for number in itertools.count():
+            await raw.send([2, f"s{number}", "GetConfiguration", {"key": ["HeartbeatInterval"]}])
+
+    async with RawCsms() as raw, charge_point(tmp_path, raw) as station:
+        flooding = asyncio.create_task(flood())
+        try:
+            await start_charging(station, raw)  # Authorize and StartTransaction get through
+            connector = station.connectors[1]
+            await until(station, lambda: connector.status()[0].value == "Charging")
+            assert station.rig is not None
+            station.rig.set_fault(1, RigFault.FEEDBACK_BROKEN)
+            await until(station, lambda: not connector.hardware.contactor_closed)
+            await until(station, lambda: connector.transaction is None)
+            await raw.until(lambda: raw.count("StopTransaction") == 1)
+            assert next(p for a, p in raw.calls if a == "StopTransaction")["reason"] == "Other"
+        finally:
+            flooding.cancel()
