@@ -8,22 +8,22 @@
   warm-up of 1,000 CALLs) are reported.
 * Redials: a central system that closes every link right after accepting it; the connections
   ``cp-pi run`` makes in the first minute.
-* Safety under load: in this process, a station on mock pins charging while the same kind of
-  flood runs over its link; the lock-feedback pin is made to read open, and the time from that
-  pin's change to the contactor output going low is read off the two pins' state histories.
-  Median and p99 over the trials, beside the same without the flood.
+* Safety under load: in this process, a station on mock pins charging while a hostile central
+  system in a process of its own (:mod:`benchmarks.hostile_csms`) floods its link with
+  GetConfiguration; the lock-feedback pin is made to read open, and the time from that pin's
+  change to the contactor output going low is read off the two pins' state histories. Median and
+  p99 over the trials, beside the same without the flood.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Child, Figure, cp_pi_run, median, ms, p99
+from benchmarks.common import Child, Figure, cp_pi_run, median, module, ms, p99
 from cp_pi.app import Station, running_station
 from cp_pi.config import ConnectorConfig, LockConfig, RigConfig, Settings
 from cp_pi.hardware.rig import RigFault
@@ -191,26 +191,27 @@ async def _trial(station: Station) -> float:
 
 
 async def _latencies(trials: int, scratch: Path, *, flooded: bool) -> list[float]:
-    async with RawCsms() as raw:
-        settings = _settings(scratch / ("flooded" if flooded else "quiet"), raw.url)
-        async with running_station(settings) as station:
+    name = "flooded" if flooded else "quiet"
+    hostile = await Child.start(
+        *module("benchmarks.hostile_csms"), log=scratch / f"{name}.log", control=True
+    )
+    try:
+        assert hostile.process.stdout is not None
+        url = (await hostile.process.stdout.readline()).decode().strip()
+        async with running_station(_settings(scratch / name, url)) as station:
             assert station.rig is not None
-            await raw.until(lambda: raw.count("StatusNotification") >= 2, timeout=30)
+            charge_point = station.charge_point
+            await _wait(lambda: charge_point.registered and charge_point.csms_connected, 30)
             station.rig.plug(1)
-            flood = asyncio.create_task(_steady_flood(raw)) if flooded else None
-            try:
-                return [await _trial(station) for _ in range(trials)]
-            finally:
-                if flood is not None:
-                    flood.cancel()
-
-
-async def _steady_flood(raw: RawCsms) -> None:
-    """GetConfiguration without end, as fast as the link takes them; answers are dropped."""
-    for number in itertools.count():
-        await raw.send([2, f"s{number}", "GetConfiguration", {"key": ["HeartbeatInterval"]}])
-        if number % 1000 == 0:
-            raw.replies.clear()
+            # The tag is authorized once online, then from the cache: under a flood the central
+            # system's answers wait behind its own CALLs in its socket, for many seconds.
+            charge_point.configuration.change("LocalPreAuthorize", "true")
+            await _trial(station)
+            if flooded and await hostile.ask("flood") != "flooding":
+                raise hostile.failure("the flood did not start")
+            return [await _trial(station) for _ in range(trials)]
+    finally:
+        await hostile.stop()
 
 
 async def _safety_figures(trials: int, scratch: Path) -> list[Figure]:
