@@ -36,6 +36,7 @@ from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
+from websockets.exceptions import ConnectionClosed
 
 from cp_pi.ocpp16.errors import (
     CALL,
@@ -151,6 +152,8 @@ class OcppSession(Ocpp16Peer):
     async def _answer(self, message: Call) -> None:
         try:
             await self._answer_held(message)
+        except ConnectionClosed:
+            return  # no one left to answer; the link redials
         except Exception as error:  # the answer is owed whatever went wrong
             if isinstance(error, RecursionError):
                 code, description = "FormationViolation", "payload nested too deeply"
