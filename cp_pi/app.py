@@ -208,6 +208,7 @@ async def running_station(
             security=settings.security,
             boot_again_after_reset=not restart_on_reset,
             backoff_first=backoff_first,
+            max_requests=settings.max_requests_in_flight,
         )
         station.charge_point.metering.start()  # clock-aligned readings
         station.link_task = asyncio.create_task(station.link.run(), name="link")

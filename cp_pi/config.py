@@ -396,6 +396,8 @@ class Settings(BaseSettings):
     model: str = Field(default="cp-pi", max_length=20)
     serial_number: str | None = Field(default=None, max_length=25)
     log_level: str = "INFO"
+    #: Requests from the central system handled at once; beyond it the link is not read further.
+    max_requests_in_flight: int = Field(default=4, ge=1, le=16)
     connectors: list[ConnectorConfig] = Field(
         default_factory=lambda: [ConnectorConfig()], min_length=1
     )

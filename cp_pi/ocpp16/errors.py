@@ -68,10 +68,12 @@ def check_frame(text: str | bytes) -> list[Any]:
         )
     try:
         frame = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError) as error:
+        # Deep nesting (20,000 brackets fit in the size limit) exhausts the parser's recursion.
         match = _LEADING_ID.match(text)
         unique_id = match.group(1) if match else UNKNOWN_UNIQUE_ID
-        raise FrameError(unique_id, "FormationViolation", "message is not valid JSON") from None
+        reason = "nested too deeply" if isinstance(error, RecursionError) else "not valid JSON"
+        raise FrameError(unique_id, "FormationViolation", f"message is {reason}") from None
     if not isinstance(frame, list) or not frame:
         raise FrameError(UNKNOWN_UNIQUE_ID, "FormationViolation", "message is not a JSON array")
     message_type = frame[0]

@@ -29,7 +29,8 @@ from websockets.exceptions import (
 )
 
 from cp_pi.config import SecurityConfig
-from cp_pi.ocpp16.session import FrameObserver, OcppSession
+from cp_pi.ocpp16.flow import BoundedConnection
+from cp_pi.ocpp16.session import MAX_REQUESTS, FrameObserver, OcppSession
 from cp_pi.ocpp16.wire import basic_authorization, hide_secrets_in
 from cp_pi.station.charge_point import ChargePoint
 from cp_pi.station.outbox import CallError
@@ -42,6 +43,10 @@ SUBPROTOCOL = "ocpp1.6"
 CANNOT_CONNECT = "cannot connect: "
 #: Bounds of the redial backoff, in seconds (exponential, with jitter).
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+#: Bounded buffers, so that a hostile central system cannot make the charge point grow: a frame
+#: over MAX_SIZE closes the link; at most MAX_QUEUE frames wait unread before the socket is no
+#: longer read (TCP then slows the sender); writes wait once WRITE_LIMIT bytes are unsent.
+MAX_SIZE, MAX_QUEUE, WRITE_LIMIT = 2**20, 4, 2**15
 
 
 def backoff_delay(attempt: int, *, first: float = BACKOFF_FIRST, cap: float = BACKOFF_MAX) -> float:
@@ -61,8 +66,15 @@ class Link:
         backoff_first: float = BACKOFF_FIRST,
         security: SecurityConfig | None = None,
         boot_again_after_reset: bool = True,
+        max_requests: int = MAX_REQUESTS,
     ) -> None:
         self.cp = charge_point
+        self._max_requests = max_requests
+        #: The session of the current connection, None between connections.
+        self.session: OcppSession | None = None
+        #: Dials in a row that failed or whose link ended before the central system answered on
+        #: it; the redial backoff grows with it.
+        self.failures_in_a_row = 0
         self._boot_again_after_reset = boot_again_after_reset
         self.url = f"{csms_url.rstrip('/')}/{charge_point.id}"
         self._security = security or SecurityConfig()
@@ -82,11 +94,11 @@ class Link:
 
     async def run(self) -> None:
         """Stay connected until cancelled, or until a reset when the process restarts for it."""
-        attempt = 0
         while True:
             # Said once; while the central system stays unreachable, each failure is its line.
             self._state(
-                f"connecting to {self.url}", logging.INFO if attempt == 0 else logging.DEBUG
+                f"connecting to {self.url}",
+                logging.INFO if self.failures_in_a_row == 0 else logging.DEBUG,
             )
             failure = None
             try:
@@ -99,13 +111,16 @@ class Link:
                     ping_timeout=self._ping_interval(),
                     # and a peer that does not answer the closing handshake is not waited for.
                     close_timeout=2,
+                    max_size=MAX_SIZE,
+                    max_queue=MAX_QUEUE,
+                    write_limit=WRITE_LIMIT,
+                    create_connection=BoundedConnection,
                     **self._credentials(),
                 ) as websocket:
                     if websocket.subprotocol != SUBPROTOCOL:
                         log.error("the CSMS did not accept subprotocol %s", SUBPROTOCOL)
                         await websocket.close(1002, "ocpp1.6 required")
                     else:
-                        attempt = 0
                         await self._serve(websocket)
             except (OSError, InvalidHandshake, WebSocketException, TimeoutError) as error:
                 if isinstance(error, InvalidURI):
@@ -118,8 +133,8 @@ class Link:
                     return
                 self.cp.restart()
                 continue
-            delay = backoff_delay(attempt, first=self._backoff_first)
-            attempt += 1
+            delay = backoff_delay(self.failures_in_a_row, first=self._backoff_first)
+            self.failures_in_a_row += 1
             if failure is None:
                 self._state(f"disconnected; redialling in {delay:.1f} s")
             else:
@@ -162,10 +177,20 @@ class Link:
         return float(seconds) if seconds > 0 else None
 
     async def _serve(self, websocket: Any) -> None:
+        """Serve one connection until it ends.
+
+        The backoff starts afresh only once the central system has answered on this link: one
+        that closes each link right after accepting it is not redialled every second.
+        """
         session = OcppSession(
-            self.cp, websocket, response_timeout=self._response_timeout, on_frame=self._on_frame
+            self.cp,
+            websocket,
+            response_timeout=self._response_timeout,
+            on_frame=self._on_frame,
+            max_requests=self._max_requests,
         )
-        receiver = asyncio.create_task(session.start())
+        self.session = session
+        receiver = asyncio.create_task(session.start(), name="receiver")
         workers: list[asyncio.Task[Any]] = []
         try:
             if not await self._register(session, receiver):
@@ -173,19 +198,36 @@ class Link:
             self._state("connected")
             self.cp.outbox.go_online()
             workers = [
-                asyncio.create_task(self.cp.outbox.deliver(session)),
-                asyncio.create_task(self._heartbeat()),
+                asyncio.create_task(self.cp.outbox.deliver(session), name="delivery"),
+                asyncio.create_task(self._heartbeat(), name="heartbeat"),
             ]
             self.cp.on_link(True)
             reboot = asyncio.create_task(self.cp.reboot_requested.wait())
             workers.append(reboot)
-            await asyncio.wait([receiver, reboot], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([receiver, *workers], return_when=asyncio.FIRST_COMPLETED)
             if reboot.done():
                 self._state("reset: closing the link to boot again")
                 await websocket.close()
+            elif not receiver.done():
+                self._worker_ended(next(task for task in workers if task.done()))
+                await websocket.close(1011, "charge point error")
         finally:
+            self.session = None
+            if session.answered:
+                self.failures_in_a_row = 0
             self.cp.outbox.go_offline()
             await cancel_and_wait([*workers, receiver])
+
+    @staticmethod
+    def _worker_ended(task: asyncio.Task[Any]) -> None:
+        """A worker of a live link ended: say why, then the link is redialled, never half alive."""
+        error = None if task.cancelled() else task.exception()
+        log.error(
+            "link: %s stopped (%s); closing the link to redial",
+            task.get_name(),
+            repr(error) if error is not None else "ended",
+            exc_info=error,
+        )
 
     async def _register(self, session: OcppSession, receiver: asyncio.Task[None]) -> bool:
         """BootNotification until Accepted; False when the link dropped meanwhile."""

@@ -1,11 +1,16 @@
 """One OCPP 1.6J session with the central system, on the `ocpp` package's framing and routing.
 
-Two departures from the package's receive loop, both for the charge point's sake:
+Departures from the package's receive loop, all for the charge point's sake:
 
 * each incoming CALL is handled in its own task, so a lock drive of a few seconds does not stop
   the next frame (a CALLRESULT for our own StopTransaction, a Heartbeat answer) from being read;
+* but only ``max_requests`` at once: OCPP 1.6 lets the central system have one CALL outstanding,
+  and one that sends without waiting is not read further until a handler is free, so TCP
+  backpressure slows it down instead of the charge point queueing work without limit;
+* an answer is taken only for the CALL we are waiting for; any other (an id never sent, one whose
+  wait timed out) is logged and dropped at once;
 * CALLERRORs carry the OCPP 1.6 codes (see :mod:`cp_pi.ocpp16.errors`) and a malformed frame is
-  answered, never fatal.
+  answered, never fatal, whatever the parser or a handler raises.
 
 Handlers only translate between OCPP payloads and the charge point
 (:class:`~cp_pi.station.charge_point.ChargePoint`); follow-up CALLs are queued on the outbox, which
@@ -31,6 +36,7 @@ from ocpp.exceptions import OccurenceConstraintViolationError, OCPPError
 from ocpp.messages import Call, CallError, CallResult
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
+from websockets.exceptions import ConnectionClosed
 
 from cp_pi.ocpp16.errors import (
     CALL,
@@ -50,6 +56,9 @@ log = logging.getLogger("cp_pi.ocpp")
 
 FrameObserver = Callable[[str, list[Any]], None]
 
+#: CSMS requests handled at once unless configured otherwise (``max_requests_in_flight``).
+MAX_REQUESTS = 4
+
 
 class OcppSession(Ocpp16Peer):
     def __init__(
@@ -59,22 +68,48 @@ class OcppSession(Ocpp16Peer):
         *,
         response_timeout: float = 30,
         on_frame: FrameObserver | None = None,
+        max_requests: int = MAX_REQUESTS,
     ) -> None:
         super().__init__(charge_point.id, connection, response_timeout=response_timeout, logger=log)
         self._cp = charge_point
         self._on_frame = on_frame
+        self._max_requests = max_requests
         self._handlers: set[asyncio.Task[None]] = set()
+        self._handler_done = asyncio.Event()
+        #: The most answers to the central system that were in progress at once, for the record.
+        self.peak_requests_in_flight = 0
         #: Unique ids of the CALLs being handled: a repeat while one is in flight is ignored,
         #: or two answers with one id would reach the central system.
         self._in_flight: set[str] = set()
+        #: The unique id of our CALL whose answer we wait for; no other answer is taken.
+        self._awaited: str | None = None
+        #: The central system answered one of our CALLs on this connection: the link works.
+        self.answered = False
 
     # -- framing -------------------------------------------------------------------------------
+
+    @property
+    def requests_in_flight(self) -> int:
+        """Answers to the central system in progress (handlers and CALLERRORs being sent)."""
+        return len(self._handlers)
+
+    @property
+    def answers_waiting(self) -> int:
+        """Answers to our CALLs received and not yet taken: at most the one awaited."""
+        waiting: int = self._response_queue.qsize()
+        return waiting
 
     async def start(self) -> None:
         try:
             while True:
+                while len(self._handlers) >= self._max_requests:
+                    self._handler_done.clear()
+                    await self._handler_done.wait()
                 text = await self._connection.recv()
-                self._dispatch(text)
+                try:
+                    self._dispatch(text)
+                except Exception:
+                    log.exception("a frame could not be taken in; the session goes on")
         finally:
             for task in list(self._handlers):
                 task.cancel()
@@ -95,19 +130,39 @@ class OcppSession(Ocpp16Peer):
                 return
             self._in_flight.add(frame[1])
             self._spawn(self._answer(Call(*frame[1:])))
+        elif frame[1] != self._awaited:
+            log.warning("dropped an answer to no CALL outstanding (unique id %.36r)", frame[1])
         elif frame[0] == CALLERROR:
+            self._awaited = None
             self._response_queue.put_nowait(CallError(*frame[1:]))
         else:
+            self._awaited = None
+            self.answered = True
             self._response_queue.put_nowait(CallResult(*frame[1:]))
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
         self._handlers.add(task)
-        task.add_done_callback(self._handlers.discard)
+        self.peak_requests_in_flight = max(self.peak_requests_in_flight, len(self._handlers))
+        task.add_done_callback(self._handler_ended)
+
+    def _handler_ended(self, task: asyncio.Task[None]) -> None:
+        self._handlers.discard(task)
+        self._handler_done.set()
 
     async def _answer(self, message: Call) -> None:
         try:
             await self._answer_held(message)
+        except ConnectionClosed:
+            return  # no one left to answer; the link redials
+        except Exception as error:  # the answer is owed whatever went wrong
+            if isinstance(error, RecursionError):
+                code, description = "FormationViolation", "payload nested too deeply"
+            else:
+                log.exception("%s could not be handled", message.action)
+                code, description = "InternalError", "the request could not be handled"
+            log.warning("CALLERROR %s for %s: %s", code, message.action, description)
+            await self._send(json.dumps([CALLERROR, message.unique_id, code, description, {}]))
         finally:
             self._in_flight.discard(message.unique_id)
 
@@ -116,7 +171,10 @@ class OcppSession(Ocpp16Peer):
             await self.answer_call(message)
 
     async def _send(self, message: str) -> None:
-        self._observe("tx", json.loads(message))
+        frame = json.loads(message)
+        self._observe("tx", frame)
+        if frame[0] == CALL:
+            self._awaited = frame[1]  # before it leaves: the answer may come back at once
         await self._connection.send(message)
 
     def _observe(self, direction: str, frame: list[Any] | str | bytes) -> None:
@@ -125,18 +183,23 @@ class OcppSession(Ocpp16Peer):
             self._on_frame(direction, shown)
 
     async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
-        """The answer to our CALL `unique_id`; answers to earlier, timed-out CALLs are dropped.
+        """The answer to our CALL `unique_id`; after the timeout, its answer is not taken.
 
         Replaces the package's version, whose ``asyncio.wait_for`` can swallow a cancellation
         that arrives together with the answer on Python 3.11 (fixed in 3.12): the link would
-        then never stop. ``asyncio.timeout`` does not have that flaw.
+        then never stop. ``asyncio.timeout`` does not have that flaw. Only the awaited answer
+        is ever queued (see :meth:`_dispatch`), so the queue holds one frame at most.
         """
-        async with asyncio.timeout(timeout):
-            while True:
-                response = await self._response_queue.get()
-                if response.unique_id == unique_id:
-                    return response
-                log.warning("dropped an answer to an earlier CALL %s", response.unique_id)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    response = await self._response_queue.get()
+                    if response.unique_id == unique_id:
+                        return response
+                    log.warning("dropped an answer to an earlier CALL %s", response.unique_id)
+        finally:
+            if self._awaited == unique_id:
+                self._awaited = None
 
     # -- the outbox's sender -------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from cp_pi.core.metering import (
 )
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
-from cp_pi.station.outbox import Outbox
+from cp_pi.station.outbox import PROVISIONAL_TRANSACTION_ID, Outbox
 from cp_pi.store import Store
 from cp_pi.tasks import cancel_and_wait
 
@@ -81,10 +81,13 @@ class Metering:
     def payload(
         connector: Connector, tx: Transaction | None, meter_value: dict[str, Any]
     ) -> dict[str, Any]:
-        """A MeterValues payload; one of a transaction names it (-1 until its id is known)."""
+        """A MeterValues payload; one of a transaction names it (a provisional id until the
+        central system gave one, replaced in the queue when it does)."""
         payload: dict[str, Any] = {"connectorId": connector.id, "meterValue": [meter_value]}
         if tx is not None:
-            payload["transactionId"] = tx.transaction_id if tx.transaction_id is not None else -1
+            payload["transactionId"] = (
+                tx.transaction_id if tx.transaction_id is not None else PROVISIONAL_TRANSACTION_ID
+            )
         return payload
 
     def _send(self, connector: Connector, meter_value: dict[str, Any]) -> None:
@@ -100,9 +103,10 @@ class Metering:
     def trigger(self, connector: Connector) -> None:
         """TriggerMessage(MeterValues): the MeterValuesSampledData measurands, now."""
         measurands = self._listed("MeterValuesSampledData")
-        payload = self.payload(
-            connector, connector.transaction, self.meter_value(connector, measurands, "Trigger")
-        )
+        tx = connector.transaction
+        # Volatile, so never patched later: without the central system's id, none.
+        known = tx if tx is not None and tx.transaction_id is not None else None
+        payload = self.payload(connector, known, self.meter_value(connector, measurands, "Trigger"))
         self._outbox.send("MeterValues", payload)
 
     # -- during a transaction ------------------------------------------------------------------

@@ -7,8 +7,16 @@ the link is up, dropped when it is down (statuses and heartbeats are sent fresh 
 
 Both kinds share one queue so that order is kept across kinds: a StatusNotification(Finishing)
 never overtakes the StopTransaction before it. While a request from the central system is being
-handled the queue is *held*, so what the handler decides goes out after its CALLRESULT (OCPP's
-order for UnlockConnector: conf, StopTransaction, StatusNotification).
+handled, what is queued meanwhile is *held*, so what the handler decides goes out after its
+CALLRESULT (OCPP's order for UnlockConnector: conf, StopTransaction, StatusNotification). A hold
+keeps back only what was queued while it lasted: a central system that always has a request in
+hand cannot starve the queue.
+
+A central system that does not answer cannot make the queue grow or stall a driver: a transaction
+message that timed out on a live link is kept and sent again (only a CALLERROR, or an answer the
+charge point cannot take, counts against TransactionMessageAttempts); Authorize, which a driver
+waits for, goes ahead of the queue; volatile messages are bounded and coalesce, the newest
+StatusNotification or MeterValues of a connector replacing one that still waits.
 """
 
 from __future__ import annotations
@@ -30,6 +38,15 @@ TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterVa
 #: Volatile CALLs that say nothing a second copy would add: one waiting in the queue answers for
 #: every later request of the same action, so a burst of TriggerMessage(Heartbeat) cannot pile up.
 COALESCED_ACTIONS = frozenset({"Heartbeat"})
+#: Volatile CALLs where only the newest per connector matters: it replaces one still waiting.
+LATEST_PER_CONNECTOR = frozenset({"StatusNotification", "MeterValues"})
+#: Volatile CALLs a driver is waiting for: sent before anything else queued.
+URGENT_ACTIONS = frozenset({"Authorize"})
+#: At most this many volatile CALLs wait; beyond it a new one fails at once.
+VOLATILE_LIMIT = 32
+#: The ``transactionId`` of a transaction message written before the central system gave the id;
+#: replaced once StartTransaction is answered, and never sent.
+PROVISIONAL_TRANSACTION_ID = -1
 
 
 class CallError(Exception):
@@ -40,6 +57,10 @@ class CallError(Exception):
         self.code = code
 
 
+class RefusedAnswer(Exception):
+    """An answer the charge point cannot take (a value it cannot store): the CALL failed."""
+
+
 class Sender(Protocol):
     """What the outbox needs of a live session: send one CALL, return the CALLRESULT payload."""
 
@@ -47,15 +68,27 @@ class Sender(Protocol):
 
 
 @dataclass
+class _Hold:
+    """A request being handled; what is queued meanwhile waits until it is released."""
+
+    released: bool = False
+
+
+@dataclass
 class _Volatile:
     action: str
     payload: dict[str, Any]
     answer: asyncio.Future[dict[str, Any]]
+    #: The holds in force when it was queued: it goes out once all are released.
+    after: tuple[_Hold, ...] = ()
 
 
 @dataclass
 class _Persisted:
     seq: int
+    #: Loop time before which the message is not sent again (after a failed attempt).
+    retry_at: float = 0.0
+    after: tuple[_Hold, ...] = ()
 
 
 @dataclass
@@ -77,7 +110,7 @@ class Outbox:
     on_answer: AnswerHandler | None = None
     _queue: deque[_Volatile | _Persisted] = field(default_factory=deque)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
-    _holds: int = 0
+    _holds: list[_Hold] = field(default_factory=list)
     _online: bool = False
     _in_flight: _Volatile | _Persisted | None = None
     _backlog: Backlog = field(default_factory=Backlog)
@@ -95,7 +128,7 @@ class Outbox:
     ) -> int:
         """Persist, then queue; delivered in order whenever the link allows."""
         seq = self.store.enqueue(action, payload, transaction_ref=transaction_ref)
-        self._queue.append(_Persisted(seq))
+        self._queue.append(_Persisted(seq, after=tuple(self._holds)))
         self._changed.set()
         return seq
 
@@ -103,30 +136,57 @@ class Outbox:
         """Queue a volatile CALL; the future fails with ConnectionError when the link is down.
 
         A Heartbeat already waiting (not yet sent) is shared instead of queueing another: its
-        answer is as fresh as a second one would be.
+        answer is as fresh as a second one would be. A StatusNotification or MeterValues
+        replaces the waiting one of its connector, and goes to the back of the queue (behind a
+        StopTransaction queued meanwhile); both callers get the one answer.
         """
-        if self._online and action in COALESCED_ACTIONS:
-            for entry in self._queue:
-                waiting = entry is not self._in_flight
-                if waiting and isinstance(entry, _Volatile) and entry.action == action:
-                    return entry.answer
-        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        if not self._online:
-            answer.set_exception(ConnectionError(f"{action} not sent: no link to the CSMS"))
+        waiting = self._waiting(action, payload) if self._online else None
+        if waiting is not None and action in COALESCED_ACTIONS:
+            return waiting.answer
+        if waiting is not None:
+            self._remove(waiting)
+            answer = waiting.answer
+        else:
+            answer = asyncio.get_running_loop().create_future()
+        if not self._online or self._volatile_count() >= VOLATILE_LIMIT:
+            reason = "no link to the CSMS" if not self._online else "too many CALLs waiting"
+            answer.set_exception(ConnectionError(f"{action} not sent: {reason}"))
             answer.exception()  # a fire-and-forget caller must not leave it "never retrieved"
             return answer
-        self._queue.append(_Volatile(action, payload, answer))
+        self._queue.append(_Volatile(action, payload, answer, tuple(self._holds)))
         self._changed.set()
         return answer
 
+    def _waiting(self, action: str, payload: dict[str, Any]) -> _Volatile | None:
+        """The queued, not yet sent, CALL a new one of ``action`` coalesces with, if any."""
+        if action not in COALESCED_ACTIONS | LATEST_PER_CONNECTOR:
+            return None
+        for entry in self._queue:
+            if (
+                isinstance(entry, _Volatile)
+                and entry is not self._in_flight
+                and entry.action == action
+                and (
+                    action in COALESCED_ACTIONS
+                    or entry.payload.get("connectorId") == payload.get("connectorId")
+                )
+            ):
+                return entry
+        return None
+
+    def _volatile_count(self) -> int:
+        return sum(isinstance(entry, _Volatile) for entry in self._queue)
+
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
-        """Keep queued messages back until the block ends (a CALLRESULT is on its way)."""
-        self._holds += 1
+        """Keep what is queued in the block back until it ends (a CALLRESULT is on its way)."""
+        hold = _Hold()
+        self._holds.append(hold)
         try:
             yield
         finally:
-            self._holds -= 1
+            hold.released = True
+            self._holds.remove(hold)
             self._changed.set()
 
     async def drained(self) -> None:
@@ -177,10 +237,28 @@ class Outbox:
             self.go_offline()
 
     async def _next(self) -> _Volatile | _Persisted | None:
-        while self._online and (not self._queue or self._holds):
+        """The next CALL to send: an urgent one first, else the head once its retry time came."""
+        loop = asyncio.get_running_loop()
+        while self._online:
+            delay: float | None = None
+            if self._queue:
+                urgent = (
+                    queued
+                    for queued in self._queue
+                    if isinstance(queued, _Volatile) and queued.action in URGENT_ACTIONS
+                )
+                entry = next(urgent, self._queue[0])
+                held = any(not hold.released for hold in entry.after)
+                retry_at = entry.retry_at if isinstance(entry, _Persisted) else 0.0
+                if not held and retry_at <= loop.time():
+                    return entry
+                if not held:
+                    delay = retry_at - loop.time()
             self._changed.clear()
-            await self._changed.wait()
-        return self._queue[0] if self._online else None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._changed.wait()
+        return None
 
     async def _deliver_volatile(self, sender: Sender, entry: _Volatile) -> None:
         try:
@@ -200,9 +278,31 @@ class Outbox:
         if message is None or message.seq != entry.seq:  # the store is the truth
             self._pop(entry)
             return
+        if message.payload.get("transactionId") == PROVISIONAL_TRANSACTION_ID:
+            # Its StartTransaction was discarded unanswered: the central system never gave this
+            # transaction an id, and one it did not give is never sent.
+            log.error(
+                "%s discarded: the central system never gave its transaction an id",
+                message.action,
+            )
+            self.store.remove(message.seq)
+            self._pop(entry)
+            return
+        loop = asyncio.get_running_loop()
         try:
             result = await sender.send_call(message.action, message.payload)
-        except (CallError, TimeoutError) as error:
+            if self.on_answer is not None:
+                outcome = self.on_answer(message, result)
+                if outcome is not None:
+                    await outcome
+        except TimeoutError:
+            # Silence on a live link is not the central system failing to process the message:
+            # it is kept, sent again after the retry interval, and not counted as an attempt.
+            wait = self.retry.interval()
+            log.warning("%s not answered in time; sending it again in %.0f s", message.action, wait)
+            entry.retry_at = loop.time() + wait
+            return
+        except (CallError, RefusedAnswer) as error:
             attempts = self.store.record_attempt(message.seq)
             if attempts >= self.retry.attempts():
                 log.error(
@@ -224,17 +324,18 @@ class Outbox:
                 error,
                 wait,
             )
-            await asyncio.sleep(wait)
+            entry.retry_at = loop.time() + wait
             return
-        if self.on_answer is not None:
-            outcome = self.on_answer(message, result)
-            if outcome is not None:
-                await outcome
         self.store.remove(message.seq)
         self._backlog.delivered(message)
         self._pop(entry)
 
     def _pop(self, entry: _Volatile | _Persisted) -> None:
-        if self._queue and self._queue[0] is entry:
-            self._queue.popleft()
+        self._remove(entry)
         self._changed.set()
+
+    def _remove(self, entry: _Volatile | _Persisted) -> None:
+        for index, queued in enumerate(self._queue):
+            if queued is entry:
+                del self._queue[index]
+                return

@@ -20,10 +20,13 @@ from cp_pi.station.clock import Clock
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
 from cp_pi.station.metering import Metering
-from cp_pi.station.outbox import CallError, Outbox
+from cp_pi.station.outbox import PROVISIONAL_TRANSACTION_ID, CallError, Outbox, RefusedAnswer
 from cp_pi.store import QueuedMessage, Store, StoreError, transaction_name
 
 log = logging.getLogger("cp_pi.charge_point")
+
+#: The transaction ids the store can keep: SQLite's signed 64-bit integers.
+SQLITE_INT_BOUND = 2**63
 
 #: Runs a coroutine in the background, owned (and cancelled on close) by the charge point.
 Spawn = Callable[[Coroutine[Any, Any, object]], None]
@@ -245,7 +248,9 @@ class Transactions:
             watcher.cancel()
         meter_stop = connector.meter.read_wh()
         payload: dict[str, Any] = {
-            "transactionId": tx.transaction_id if tx.transaction_id is not None else -1,
+            "transactionId": (
+                tx.transaction_id if tx.transaction_id is not None else PROVISIONAL_TRANSACTION_ID
+            ),
             "meterStop": meter_stop,
             "timestamp": self._clock.timestamp(),
             "reason": reason,
@@ -282,7 +287,11 @@ class Transactions:
                 record.last_meter_wh if record.last_meter_wh is not None else record.meter_start
             )
             payload = {
-                "transactionId": record.transaction_id if record.transaction_id is not None else -1,
+                "transactionId": (
+                    record.transaction_id
+                    if record.transaction_id is not None
+                    else PROVISIONAL_TRANSACTION_ID
+                ),
                 "meterStop": meter_stop,
                 "timestamp": self._clock.timestamp(),
                 "reason": "PowerLoss",
@@ -310,7 +319,19 @@ class Transactions:
         self._refresh()
 
     async def on_answer(self, message: QueuedMessage, result: dict[str, Any]) -> None:
-        """The central system answered a transaction message: learn its idTagInfo and id."""
+        """The central system answered a transaction message: learn its idTagInfo and id.
+
+        A transaction id the store cannot keep is refused (:class:`RefusedAnswer`): the answer
+        counts as a failed attempt, like a CALLERROR, and delivery goes on.
+        """
+        if message.action == "StartTransaction":
+            transaction_id = result.get("transactionId")
+            storable = (
+                isinstance(transaction_id, int)
+                and -SQLITE_INT_BOUND <= transaction_id < SQLITE_INT_BOUND
+            )
+            if not storable or transaction_id == PROVISIONAL_TRANSACTION_ID:
+                raise RefusedAnswer(f"transactionId {transaction_id!r} cannot be kept")
         info = result.get("idTagInfo")
         id_tag = message.payload.get("idTag")
         if (
