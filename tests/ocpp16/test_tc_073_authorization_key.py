@@ -9,11 +9,7 @@ key at all: the central system decides.
 from __future__ import annotations
 
 import base64
-import logging
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from cp_pi.app import running_station
 from cp_pi.config import SecurityConfig
@@ -33,20 +29,8 @@ CONNECTED = f"{CP_ID} connected from"
 REFUSED = "password refused by 127.0.0.1"
 
 
-@pytest.fixture
-def watch() -> Iterator[LogWatch]:
-    watch = LogWatch()
-    logger = logging.getLogger("cp_pi")
-    logger.addHandler(watch)
-    previous = logger.level
-    logger.setLevel(logging.INFO)
-    yield watch
-    logger.removeHandler(watch)
-    logger.setLevel(previous)
-
-
 async def test_tc_073_a_new_key_is_used_at_once_and_only_it(
-    tmp_path: Path, watch: LogWatch
+    tmp_path: Path, log_watch: LogWatch
 ) -> None:
     passwords = {CP_ID: KEY}
     settings = fast_settings(tmp_path / "data", None).model_copy(
@@ -59,29 +43,32 @@ async def test_tc_073_a_new_key_is_used_at_once_and_only_it(
             configuration = station.charge_point.configuration
             # steps 1-3, then 4-6; the central system expects the new password from now on
             for new_key, password in ((OCTT_KEY, OCTT_PASSWORD), (SECOND_KEY, SECOND_KEY)):
-                connections = sum(CONNECTED in line for line in watch.lines)
+                connections = sum(CONNECTED in line for line in log_watch.lines)
                 passwords[CP_ID] = password
                 start = mark(csms)
                 answer = await csms.change_configuration(CP_ID, "AuthorizationKey", new_key)
                 assert answer == {"status": "Accepted"}
-                await watch.seen(CONNECTED, times=connections + 1)
+                await log_watch.seen(CONNECTED, times=connections + 1)
                 assert configuration.authorization_key() == new_key
                 # The answer went out before the link closed, and the new link works.
                 assert [r.frame[0] for r in csms.frames[start:]][:2] == [2, 3]
                 assert (await csms.get_configuration(CP_ID, ["HeartbeatInterval"]))[
                     "configurationKey"
                 ]
-            assert sum("refused: wrong or missing credentials" in line for line in watch.lines) == 0
+            assert (
+                sum("refused: wrong or missing credentials" in line for line in log_watch.lines)
+                == 0
+            )
 
             # A key the central system does not know yet: refused, said, retried with it.
-            connections = sum(CONNECTED in line for line in watch.lines)
+            connections = sum(CONNECTED in line for line in log_watch.lines)
             answer = await csms.change_configuration(CP_ID, "AuthorizationKey", KEY * 2)
             assert answer == {"status": "Accepted"}
-            await watch.seen(REFUSED, times=3)
+            await log_watch.seen(REFUSED, times=3)
             # Neither the old key (which the central system still takes) nor none was tried.
-            assert sum(CONNECTED in line for line in watch.lines) == connections
+            assert sum(CONNECTED in line for line in log_watch.lines) == connections
             passwords[CP_ID] = KEY * 2  # the central system catches up: the next dial works
-            await watch.seen(CONNECTED, times=connections + 1)
+            await log_watch.seen(CONNECTED, times=connections + 1)
 
 
 def test_a_hexadecimal_key_stands_for_the_bytes_it_encodes() -> None:
