@@ -167,6 +167,10 @@ async def _trial(station: Station) -> float:
     connector = station.connectors[1]
     station.rig.set_fault(1, RigFault.NONE)
     await _wait(lambda: connector.hardware.reading().value == "GOOD_CONNECTION")
+    if station.rig.lock_engaged(1):
+        # The last trial's safety stop kept the cable locked for its owner: the tag takes it back.
+        station.charge_point.swipe(1, TAG)
+        await _wait(lambda: not station.rig.lock_engaged(1) and not connector.busy.locked())
     station.charge_point.swipe(1, TAG)
     await _wait(
         lambda: (
