@@ -74,6 +74,7 @@ class ChargePoint:
                     self.configuration.get_int("TransactionMessageRetryInterval")
                 ),
             ),
+            wall=self.clock.now,
         )
         availability = store.settings("availability")
         self.operative = availability.get("0", "Operative") == "Operative"
