@@ -77,8 +77,8 @@ Answer = asyncio.Future[dict[str, Any]]
 class Outbox:
     """The outbox's rules (:class:`OutboxCore`) driven over asyncio, the store and a session.
 
-    ``monotonic`` times retries (the event loop's clock unless given); ``wall`` is the charge
-    point's clock, which its messages' timestamps come from (for the backlog's "waited" figure).
+    ``wall`` is the charge point's clock, which its messages' timestamps come from: the backlog's
+    "the oldest had waited" is measured on it, not on a system clock it may have corrected.
     """
 
     def __init__(
@@ -88,14 +88,12 @@ class Outbox:
         *,
         wall: Callable[[], datetime],
         on_answer: AnswerHandler | None = None,
-        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
         self.retry = retry
         #: Told of every answered transaction message (to learn transaction ids, idTagInfo).
         self.on_answer = on_answer
         self._wall = wall
-        self._monotonic = monotonic
         self._core = OutboxCore.recovered(message.seq for message in store.outbox())
         self._answers: dict[Volatile, Answer] = {}
         self._changed = asyncio.Event()
@@ -185,9 +183,9 @@ class Outbox:
         finally:
             self.go_offline()
 
-    def _now(self) -> float:
-        if self._monotonic is not None:
-            return self._monotonic()
+    @staticmethod
+    def _now() -> float:
+        """Retries are timed on the event loop's clock; the core is given its readings."""
         return asyncio.get_running_loop().time()
 
     async def _next(self) -> Volatile | Persisted | None:

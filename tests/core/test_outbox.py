@@ -371,8 +371,10 @@ def test_a_status_replacing_one_waiting_is_taken_even_at_the_bound() -> None:
 
 EVENTS = st.lists(
     st.sampled_from(
-        ["tx", "status", "heartbeat", "authorize", "send", "answer", "refuse", "timeout"]
-        + ["hold", "release", "offline", "online", "tick"]
+        [
+            *("tx", "status", "heartbeat", "authorize", "send", "answer", "refuse", "timeout"),
+            *("hold", "release", "offline", "online", "tick"),
+        ]
     ),
     max_size=80,
 )
@@ -407,7 +409,8 @@ def test_transaction_messages_go_out_in_order_and_each_is_answered_once(
                 step = core.next_to_send(now)
                 if isinstance(step, Persisted):
                     head = message(min(store)) if store else None
-                    assert head is not None and head.seq == step.seq  # never out of order
+                    assert head is not None
+                    assert head.seq == step.seq  # never out of order
                     assert core.check(step, head) is Check.SEND
                 elif isinstance(step, WaitUntil):
                     assert step.time > now
@@ -456,7 +459,8 @@ def test_transaction_messages_go_out_in_order_and_each_is_answered_once(
         if isinstance(step, Persisted):
             assert core.check(step, message(min(store))) is Check.SEND
         play("answer")
-    assert core.empty and not store
+    assert core.empty
+    assert not store
     assert answered == sorted(answered)  # in the order they were queued
     assert sorted(answered + given_up) == list(range(1, next_seq))  # each exactly once
 
@@ -474,7 +478,9 @@ def test_the_backlog_says_once_how_many_went_out_and_how_long_the_oldest_waited(
     assert backlog.delivered(stamped(4, now), now) is None
     done = backlog.delivered(stamped(5, now), now + timedelta(seconds=12))
     assert done == Delivered(2, 192.0)
-    assert done.line() == "delivered 2 queued transaction messages; the oldest had waited 3 min 12 s"
+    assert done.line() == (
+        "delivered 2 queued transaction messages; the oldest had waited 3 min 12 s"
+    )
     assert backlog.delivered(stamped(6, now), now) is None  # said once
 
 
@@ -484,13 +490,15 @@ def test_the_backlog_waits_are_measured_on_the_clock_the_timestamps_came_from() 
     adopted = datetime(2026, 6, 1, tzinfo=UTC)
     backlog = Backlog([stamped(1, adopted)])
     done = backlog.delivered(stamped(1, adopted), adopted + timedelta(seconds=4))
-    assert done is not None and done.line().endswith("the oldest had waited 4 s")
+    assert done is not None
+    assert done.line().endswith("the oldest had waited 4 s")
 
 
 def test_a_backlog_of_messages_without_timestamps_says_only_how_many() -> None:
     backlog = Backlog([QueuedMessage(1, "MeterValues", {"meterValue": []}, None, 0)])
     done = backlog.delivered(QueuedMessage(1, "MeterValues", {}, None, 0), datetime.now(UTC))
-    assert done is not None and done.line() == "delivered 1 queued transaction message"
+    assert done is not None
+    assert done.line() == "delivered 1 queued transaction message"
 
 
 def test_no_backlog_no_line() -> None:
