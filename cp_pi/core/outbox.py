@@ -276,7 +276,7 @@ class OutboxCore:
 
     def timed_out(self, entry: Persisted, *, retry: Retry, now: float) -> RetryAt:
         """No answer on a live link: sent again after the interval, not counted as an attempt."""
-        self._in_flight = None
+        self._landed(entry)
         entry.retry_at = now + retry.interval
         return RetryAt(entry.retry_at, retry.interval)
 
@@ -287,7 +287,7 @@ class OutboxCore:
         if attempts >= retry.attempts:
             self._finish(entry)
             return GiveUp()
-        self._in_flight = None
+        self._landed(entry)
         wait = retry.interval * attempts
         entry.retry_at = now + wait
         return RetryAt(entry.retry_at, wait)
@@ -314,9 +314,13 @@ class OutboxCore:
     def _volatile_count(self) -> int:
         return sum(isinstance(entry, Volatile) for entry in self._queue)
 
-    def _finish(self, entry: Entry) -> None:
+    def _landed(self, entry: Entry) -> None:
+        """Its CALL is over (a link lost meanwhile may already have ended it)."""
         if self._in_flight is entry:
             self._in_flight = None
+
+    def _finish(self, entry: Entry) -> None:
+        self._landed(entry)
         self._remove(entry)
 
     def _remove(self, entry: Entry) -> None:

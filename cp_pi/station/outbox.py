@@ -66,7 +66,8 @@ class RetryPolicy:
     attempts: Callable[[], int]
     interval: Callable[[], float]
 
-    def now(self) -> Retry:
+    def current(self) -> Retry:
+        """The values configured now: a change applies from the next failure."""
         return Retry(attempts=self.attempts(), interval=self.interval())
 
 
@@ -241,7 +242,7 @@ class Outbox:
         except TimeoutError:
             # Silence on a live link is not the central system failing to process the message:
             # it is kept, sent again after the retry interval, and not counted as an attempt.
-            retry = self._core.timed_out(entry, retry=self.retry.now(), now=self._now())
+            retry = self._core.timed_out(entry, retry=self.retry.current(), now=self._now())
             log.warning(
                 "%s not answered in time; sending it again in %.0f s", message.action, retry.wait
             )
@@ -249,7 +250,7 @@ class Outbox:
         except (CallError, RefusedAnswer) as error:
             attempts = self.store.record_attempt(message.seq)
             decision = self._core.failed(
-                entry, attempts=attempts, retry=self.retry.now(), now=self._now()
+                entry, attempts=attempts, retry=self.retry.current(), now=self._now()
             )
             name = transaction_name(message.payload.get("transactionId"), message.transaction_ref)
             if isinstance(decision, GiveUp):
