@@ -75,6 +75,7 @@ class ChargePoint:
                 ),
             ),
             wall=self.clock.now,
+            timer=self.clock.timer,
         )
         availability = store.settings("availability")
         self.operative = availability.get("0", "Operative") == "Operative"

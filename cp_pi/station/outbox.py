@@ -34,6 +34,7 @@ from cp_pi.core.outbox import (
     Volatile,
     WaitUntil,
 )
+from cp_pi.station.clock import Timer
 from cp_pi.store import QueuedMessage, Store, transaction_name
 
 __all__ = ["PROVISIONAL_TRANSACTION_ID", "CallError", "Outbox", "RefusedAnswer", "RetryPolicy"]
@@ -80,6 +81,7 @@ class Outbox:
 
     ``wall`` is the charge point's clock, which its messages' timestamps come from: the backlog's
     "the oldest had waited" is measured on it, not on a system clock it may have corrected.
+    ``timer`` times the retries (the event loop's clock, unless a test moves one by hand).
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class Outbox:
         retry: RetryPolicy,
         *,
         wall: Callable[[], datetime],
+        timer: Timer,
         on_answer: AnswerHandler | None = None,
     ) -> None:
         self.store = store
@@ -95,6 +98,7 @@ class Outbox:
         #: Told of every answered transaction message (to learn transaction ids, idTagInfo).
         self.on_answer = on_answer
         self._wall = wall
+        self._timer = timer
         self._core = OutboxCore.recovered(message.seq for message in store.outbox())
         self._answers: dict[Volatile, Answer] = {}
         self._changed = asyncio.Event()
@@ -184,22 +188,23 @@ class Outbox:
         finally:
             self.go_offline()
 
-    @staticmethod
-    def _now() -> float:
-        """Retries are timed on the event loop's clock; the core is given its readings."""
-        return asyncio.get_running_loop().time()
-
     async def _next(self) -> Volatile | Persisted | None:
         """The next CALL to send, waiting for one to be queued or for its retry time."""
         while self._core.online:
-            step = self._core.next_to_send(self._now())
+            step = self._core.next_to_send(self._timer.time())
             if isinstance(step, Volatile | Persisted):
                 return step
-            delay = step.time - self._now() if isinstance(step, WaitUntil) else None
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._changed.wait()
+            alarm = (
+                self._timer.call_at(step.time, self._changed.set)
+                if isinstance(step, WaitUntil)
+                else None
+            )
+            try:
+                await self._changed.wait()
+            finally:
+                if alarm is not None:
+                    alarm.cancel()
         return None
 
     async def _deliver_volatile(self, sender: Sender, entry: Volatile) -> None:
@@ -242,7 +247,7 @@ class Outbox:
         except TimeoutError:
             # Silence on a live link is not the central system failing to process the message:
             # it is kept, sent again after the retry interval, and not counted as an attempt.
-            retry = self._core.timed_out(entry, retry=self.retry.current(), now=self._now())
+            retry = self._core.timed_out(entry, retry=self.retry.current(), now=self._timer.time())
             log.warning(
                 "%s not answered in time; sending it again in %.0f s", message.action, retry.wait
             )
@@ -250,7 +255,7 @@ class Outbox:
         except (CallError, RefusedAnswer) as error:
             attempts = self.store.record_attempt(message.seq)
             decision = self._core.failed(
-                entry, attempts=attempts, retry=self.retry.current(), now=self._now()
+                entry, attempts=attempts, retry=self.retry.current(), now=self._timer.time()
             )
             name = transaction_name(message.payload.get("transactionId"), message.transaction_ref)
             if isinstance(decision, GiveUp):
