@@ -74,6 +74,8 @@ class ChargePoint:
                     self.configuration.get_int("TransactionMessageRetryInterval")
                 ),
             ),
+            wall=self.clock.now,
+            timer=self.clock.timer,
         )
         availability = store.settings("availability")
         self.operative = availability.get("0", "Operative") == "Operative"
