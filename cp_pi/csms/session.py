@@ -13,7 +13,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ocpp.charge_point import snake_to_camel_case
+from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.messages import Call
 from ocpp.v16 import call_result
 from ocpp.v16.datatypes import IdTagInfo
@@ -70,8 +70,8 @@ class ChargePointSession(Peer):
 
     async def command(self, request: Any, timeout: float) -> dict[str, Any]:
         """Send a typed `ocpp.v16.call` payload, checked against the schema both ways."""
-        action, payload = self.payload_of(request)
-        return await self.request(action, payload, timeout)
+        payload: dict[str, Any] = remove_nones(snake_to_camel_case(serialize_as_dict(request)))
+        return await self.request(type(request).__name__, payload, timeout)
 
     # -- the Core profile, as a central system -------------------------------------------------
 

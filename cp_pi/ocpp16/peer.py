@@ -55,8 +55,10 @@ ocpp.messages.ASYNC_VALIDATION = False
 
 OCPP_VERSION = "1.6"
 
-#: Unique ids of our CALLs: the package's default, a UUID4.
-new_unique_id: Callable[[], str] = lambda: str(uuid.uuid4())  # noqa: E731
+
+def new_unique_id() -> str:
+    """The unique id of a CALL of ours: a UUID4, as the `ocpp` package makes them."""
+    return str(uuid.uuid4())
 
 
 # -- the protocol, without I/O ------------------------------------------------------------------
@@ -301,9 +303,9 @@ class Peer:
         elif isinstance(event, Answer):
             if event.frame[0] != CALLERROR:
                 self.answered = True
-            waiter = self._answers.pop(event.frame[1], None)
+            waiter = self._answers.get(event.frame[1])
             if waiter is not None and not waiter.done():
-                waiter.set_result(event.frame)
+                waiter.set_result(event.frame)  # taken, and removed, by the CALL's own task
         else:
             self.logger.warning(
                 "%s: dropped %s (unique id %.36r)", self.id, event.reason, event.frame[1]
@@ -467,11 +469,3 @@ class Peer:
         finally:
             self._answers.pop(unique_id, None)
             self.protocol.give_up(unique_id)
-
-    # -- typed payloads ------------------------------------------------------------------------
-
-    @staticmethod
-    def payload_of(request: Any) -> tuple[str, dict[str, Any]]:
-        """The action and wire payload of an ``ocpp.v16.call`` dataclass."""
-        payload: dict[str, Any] = remove_nones(snake_to_camel_case(serialize_as_dict(request)))
-        return type(request).__name__, payload
