@@ -361,6 +361,13 @@ class Peer:
             try:
                 answer = await self._invoke(route.on, arguments)
             except HandlerError as error:
+                self.logger.warning(
+                    "%s: CALLERROR %s for %s: %s",
+                    self.id,
+                    error.code,
+                    message.action,
+                    error.description,
+                )
                 frame = [CALLERROR, message.unique_id, error.code, error.description, error.details]
                 await self.send(json.dumps(frame))
                 return
