@@ -22,28 +22,33 @@ from collections.abc import Callable
 
 from gpiozero import DigitalOutputDevice, Factory
 
-from cp_pi.config import ContactorConfig
+from cp_pi.config import CONTACTOR, ContactorConfig
 from cp_pi.core.reading import ConnectorReading
 from cp_pi.hardware import safety
-from cp_pi.hardware.inputs import AuxContact
+from cp_pi.hardware.inputs import AuxContact, PinReadError
 
 logger = logging.getLogger("cp_pi.hardware")
 
 
 class Contactor:
+    """The output, and the aux contact it receives ready-made (None: the contactor has none).
+
+    ``on_change`` (on the loop) and ``on_edge`` (on the pin driver's thread) hear of the aux
+    contact's moves; the connector that receives this contactor attaches them.
+    """
+
     def __init__(
         self,
         connector_id: int,
         config: ContactorConfig,
+        aux: AuxContact | None,
         *,
         pin_factory: Factory,
-        loop: asyncio.AbstractEventLoop,
-        on_change: Callable[[], None],
-        on_edge: Callable[[], object] | None = None,
     ) -> None:
         self._connector_id = connector_id
         self._config = config
-        self._on_change = on_change
+        self.on_change: Callable[[], object] | None = None
+        self.on_edge: Callable[[], object] | None = None
         self._aux_changed = asyncio.Event()
         # Each change of direction bumps this, so a wait for an older command knows it was
         # overtaken; a second command in the same direction joins the wait under way.
@@ -57,34 +62,27 @@ class Contactor:
         self._switching = threading.RLock()
         #: The reading that made :meth:`trip` open the contactor, until the next close.
         self.tripped: ConnectorReading | None = None
-        self._aux = (
-            None
-            if config.feedback_pin is None
-            else AuxContact(
-                config.feedback_pin,
-                config.feedback_active,
-                pin_factory=pin_factory,
-                loop=loop,
-                on_change=self._aux_moved,
-                on_edge=on_edge,
-            )
-        )
-        try:
-            self._output = DigitalOutputDevice(
-                config.pin, initial_value=False, pin_factory=pin_factory
-            )
-        except Exception:
-            if self._aux is not None:
-                self._aux.release()
-            raise
+        self._aux = aux
+        if aux is not None:
+            aux.on_change = self._aux_moved
+            aux.on_edge = self._aux_edge
+        self._output = DigitalOutputDevice(config.pin, initial_value=False, pin_factory=pin_factory)
         # The safety net switches off through the contactor, which then knows to wait for its
         # aux contact instead of calling the contact's late opening a weld.
         self._switch_off = _SwitchOff(self)
         safety.register(self._switch_off)
 
     @property
+    def pins(self) -> dict[str, int]:
+        """``{role: BCM pin}``: the output and the aux contact."""
+        return {CONTACTOR: self._config.pin} | ({} if self._aux is None else self._aux.pins)
+
+    @property
     def feedback_closed(self) -> bool | None:
-        """The aux contact, live; None when the contactor has none."""
+        """The aux contact, live; None when the contactor has none.
+
+        Raises :class:`PinReadError` when the aux contact cannot be read.
+        """
         return None if self._aux is None else self._aux.closed
 
     async def close(self) -> bool:
@@ -189,13 +187,18 @@ class Contactor:
     def _aux_reads(self, closed: bool) -> bool:
         try:
             return self.feedback_closed is closed
-        except Exception:  # each backend raises its own type; unreadable is not confirmed
+        except PinReadError:  # unreadable is not confirmed
             logger.exception("connector %d: contactor aux contact unreadable", self._connector_id)
             return False
 
     def _aux_moved(self) -> None:
         self._aux_changed.set()
-        self._on_change()
+        if self.on_change is not None:
+            self.on_change()
+
+    def _aux_edge(self) -> None:
+        if self.on_edge is not None:
+            self.on_edge()
 
 
 class _SwitchOff:

@@ -12,17 +12,28 @@ Everything happens on the event loop; pin changes from other threads are handed 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
 from gpiozero.exc import PinError
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from cp_pi.config import ActiveLevel, ConnectorConfig, LockKind, RigConfig
+from cp_pi.config import (
+    CONTACTOR,
+    CONTACTOR_AUX,
+    LOCK_DRIVE,
+    LOCK_FEEDBACK,
+    PROXIMITY,
+    UNLOCK_DRIVE,
+    ActiveLevel,
+    ConnectorConfig,
+    LockKind,
+    RigConfig,
+)
 from cp_pi.core.metering import ENERGY_REGISTER, POWER, Reading
 from cp_pi.hardware.inputs import call_on_loop
-from cp_pi.hardware.meter import EnergyMeter
+from cp_pi.hardware.meter import PolledMeter
 
 
 class RigFault(StrEnum):
@@ -92,20 +103,21 @@ class _Connector:
         self._energy_wh = 0.0
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._closed = False
-        self._proximity_pin = factory.pin(config.proximity_pin)
-        lock = config.lock
+        #: Called after the contactor output switched (the simulated meter reads then).
+        self.on_output: list[Callable[[], None]] = []
+        # The pins come from the connector's one inventory, as the parts' own do.
+        pins = config.pins
+        self._proximity_pin = factory.pin(pins[PROXIMITY])
         self._feedback_pin = None
-        if lock.kind is not LockKind.NONE and lock.feedback_pin is not None:
-            self._feedback_pin = factory.pin(lock.feedback_pin, pin_class=UnreadablePin)
-            if lock.lock_pin is not None:
-                self._watch(factory, lock.lock_pin, self._lock_output("lock_pin"))
-            if lock.unlock_pin is not None:
-                self._watch(factory, lock.unlock_pin, self._lock_output("unlock_pin"))
-        contactor = config.contactor
+        if LOCK_FEEDBACK in pins:
+            self._feedback_pin = factory.pin(pins[LOCK_FEEDBACK], pin_class=UnreadablePin)
+        for role in (LOCK_DRIVE, UNLOCK_DRIVE):
+            if role in pins:
+                self._watch(factory, pins[role], self._lock_output(role))
         self._aux_pin = None
-        if contactor.feedback_pin is not None:
-            self._aux_pin = factory.pin(contactor.feedback_pin)
-        self._watch(factory, contactor.pin, self._contactor_output)
+        if CONTACTOR_AUX in pins:
+            self._aux_pin = factory.pin(pins[CONTACTOR_AUX])
+        self._watch(factory, pins[CONTACTOR], self._contactor_output)
         _drive(self._proximity_pin, config.proximity_active, False)
         self._show_latch()
         self._show_aux(closed=False)
@@ -122,11 +134,11 @@ class _Connector:
     # -- lock -----------------------------------------------------------------------------------
 
     def _lock_output(self, name: str) -> Callable[[bool], None]:
-        """What holding this output on for the travel time does to the latch."""
+        """What holding this output (a role) on for the travel time does to the latch."""
         lock = self._config.lock
         push_push = lock.kind is LockKind.SOLENOID and lock.unlock_pin is None
         # The latch position a full pulse leads to; None: the other one (push-push coil).
-        towards = None if push_push else name == "lock_pin"
+        towards = None if push_push else name == LOCK_DRIVE
 
         def on_level(on: bool) -> None:
             self._cancel(name)
@@ -158,6 +170,8 @@ class _Connector:
         elif not on and self._contactor_on:
             self._energy_wh += (now - self._closed_since) * self._rig.power_w / 3600
         self._contactor_on = on
+        for listener in self.on_output:
+            listener()
         self._cancel("aux")
         self._timers["aux"] = self._loop.call_later(
             self._rig.contactor_delay, lambda: self._show_aux(closed=on)
@@ -209,27 +223,35 @@ class _Connector:
             self._cancel(name)
 
 
-class _Meter:
-    """The energy register and the active power of one connector of the rig."""
+class SimulatedMeter(PolledMeter):
+    """The energy register and the active power of one connector of the rig.
 
-    def __init__(self, connector: _Connector) -> None:
+    Taking a reading is arithmetic, no I/O; it is also taken whenever the contactor output
+    switches, so that the power read between two polls is the power drawn.
+    """
+
+    def __init__(self, connector: _Connector, poll_interval: float) -> None:
+        super().__init__(frozenset({ENERGY_REGISTER, POWER}), poll_interval)
         self._connector = connector
+        connector.on_output.append(self._take)
+        self._take()
 
-    @property
-    def measurands(self) -> frozenset[str]:
-        return frozenset({ENERGY_REGISTER, POWER})
+    def _readings(self) -> list[Reading]:
+        return [
+            Reading(ENERGY_REGISTER, int(self._connector.energy_wh()), "Wh"),
+            Reading(POWER, self._connector.power_w(), "W"),
+        ]
 
-    def read_wh(self) -> int:
-        return int(self._connector.energy_wh())
+    def _take(self) -> None:
+        self._keep(self._readings())
 
-    def read(self, measurands: Iterable[str]) -> list[Reading]:
-        readings = []
-        for measurand in measurands:
-            if measurand == ENERGY_REGISTER:
-                readings.append(Reading(measurand, self.read_wh(), "Wh"))
-            elif measurand == POWER:
-                readings.append(Reading(measurand, self._connector.power_w(), "W"))
-        return readings
+    async def _measure(self) -> list[Reading]:
+        return self._readings()
+
+    def close(self) -> None:
+        super().close()
+        if self._take in self._connector.on_output:
+            self._connector.on_output.remove(self._take)
 
 
 class BenchRig:
@@ -270,9 +292,9 @@ class BenchRig:
         """The physical latch, whatever the feedback wire says."""
         return self._connector(connector_id).latch_engaged
 
-    def meter(self, connector_id: int) -> EnergyMeter:
+    def meter(self, connector_id: int, *, poll_interval: float = 1.0) -> SimulatedMeter:
         """Counts (and draws ``power_w``) while the contactor output is on."""
-        return _Meter(self._connector(connector_id))
+        return SimulatedMeter(self._connector(connector_id), poll_interval)
 
     def close(self) -> None:
         for connector in self._connectors:

@@ -161,6 +161,7 @@ class Transactions:
                     "connector %d: cable removed as the lock engaged: no transaction", connector.id
                 )
                 return False  # the empty socket's lock is released once the sequence is over
+        await connector.meter.refresh()  # the register at this moment, not at the last poll
         meter_start = connector.meter.read_wh()
         tx = Transaction(
             ref=uuid.uuid4().hex,
@@ -243,6 +244,7 @@ class Transactions:
             return opened
         for watcher in tx.watchers:
             watcher.cancel()
+        await connector.meter.refresh()
         meter_stop = connector.meter.read_wh()
         payload: dict[str, Any] = {
             "transactionId": tx.transaction_id if tx.transaction_id is not None else -1,

@@ -10,6 +10,7 @@ import pytest
 
 from cp_pi.hardware import safety
 from cp_pi.hardware.contactor import Contactor
+from cp_pi.hardware.parts import build_contactor
 from cp_pi.hardware.rig import BenchRig, RigFault
 
 from .helpers import CONFIRM_TIMEOUT, FIRST, RIG, connector
@@ -33,8 +34,10 @@ async def make_contactor(factory: Any) -> AsyncIterator[ContactorMaker]:
             rigs[-1].set_fault(1, fault)
         else:
             factory.pin(FIRST.aux).drive_high()  # the aux contact is active low
-        settings = config.contactor.model_copy(update=changes)
-        contactor = Contactor(1, settings, pin_factory=factory, loop=loop, on_change=lambda: None)
+        config = config.model_copy(
+            update={"contactor": config.contactor.model_copy(update=changes)}
+        )
+        contactor = build_contactor(1, config, pin_factory=factory, loop=loop)
         built.append(contactor)
         return contactor
 

@@ -62,7 +62,7 @@ def test_outputs_go_low_at_interpreter_exit() -> None:
         import asyncio
         from gpiozero.pins.mock import MockFactory, MockPin
         from cp_pi.config import ConnectorConfig, ContactorConfig, LockConfig, LockKind
-        from cp_pi.hardware.connector import ConnectorHardware
+        from cp_pi.hardware.parts import build_connector
 
         class Reporting(MockPin):
             def _change_state(self, value):
@@ -80,7 +80,7 @@ def test_outputs_go_low_at_interpreter_exit() -> None:
         )
 
         async def main():
-            hardware = ConnectorHardware(
+            hardware = build_connector(
                 1, config, pin_factory=factory, loop=asyncio.get_running_loop()
             )
             assert await hardware.close_contactor()
