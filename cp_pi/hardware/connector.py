@@ -27,6 +27,8 @@ from cp_pi.config import ConnectorConfig
 from cp_pi.core.healing import heal_pauses
 from cp_pi.core.reading import (
     ConnectorReading,
+    ContactorOutcome,
+    ContactorResult,
     LockOutcome,
     LockPosition,
     LockResult,
@@ -276,8 +278,9 @@ class ConnectorHardware:
             )
         return None
 
-    async def close_contactor(self, *, empty_socket_test: bool = False) -> bool:
-        """Close the contactor once the lock holds the plug; False when refused or unconfirmed.
+    async def close_contactor(self, *, empty_socket_test: bool = False) -> ContactorResult:
+        """Close the contactor once the lock holds the plug; not ``ok`` when refused or
+        unconfirmed.
 
         A socket with no cable in it is never energised: the cable is looked at here, at the
         moment of closing, whatever the caller saw before. Only the installer's self-test closes
@@ -289,10 +292,10 @@ class ConnectorHardware:
                 logger.warning(
                     "connector %d: contactor not closed: the lock is not engaged", self.connector_id
                 )
-                return False
+                return _not_closed("the lock is not engaged")
             if not empty_socket_test and not self.cable_in:
                 logger.warning("connector %d: contactor not closed: no cable", self.connector_id)
-                return False
+                return _not_closed("no cable")
             self._empty_socket_test = empty_socket_test
             return await self._contactor.close()
 
@@ -314,11 +317,12 @@ class ConnectorHardware:
             logger.exception("connector %d: lock feedback unreadable", self.connector_id)
             return False
 
-    async def open_contactor(self) -> bool:
+    async def open_contactor(self) -> ContactorResult:
         return await self._contactor.open()
 
-    async def confirm_contactor_open(self) -> bool:
-        """The aux contact's word once the output is off: False (and logged) when welded."""
+    async def confirm_contactor_open(self) -> ContactorResult:
+        """The aux contact's word once the output is off: ``CONTACTOR_WELDED`` (and logged)
+        when it stays closed."""
         return await self._contactor.confirm_open()
 
     def outputs_off(self) -> None:
@@ -338,3 +342,7 @@ class ConnectorHardware:
 
 def _refused(why: str, fault: ConnectorReading | None = None) -> LockResult:
     return LockResult(LockOutcome.FAILED, attempts=0, fault=fault, refused=why)
+
+
+def _not_closed(why: str) -> ContactorResult:
+    return ContactorResult(ContactorOutcome.FAILED, refused=why)

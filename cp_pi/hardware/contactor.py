@@ -23,11 +23,18 @@ from collections.abc import Callable
 from gpiozero import DigitalOutputDevice, Factory
 
 from cp_pi.config import CONTACTOR, ContactorConfig
-from cp_pi.core.reading import ConnectorReading
+from cp_pi.core.reading import ConnectorReading, ContactorOutcome, ContactorResult
 from cp_pi.hardware import safety
 from cp_pi.hardware.inputs import AuxContact, PinReadError
 
 logger = logging.getLogger("cp_pi.hardware")
+
+_CLOSED = ContactorResult(ContactorOutcome.CLOSED)
+_OPEN = ContactorResult(ContactorOutcome.OPEN)
+_FAILED_TO_CLOSE = ContactorResult(
+    ContactorOutcome.FAILED, fault=ConnectorReading.CONTACTOR_FAILED_TO_CLOSE
+)
+_WELDED = ContactorResult(ContactorOutcome.FAILED, fault=ConnectorReading.CONTACTOR_WELDED)
 
 
 class Contactor:
@@ -85,7 +92,7 @@ class Contactor:
         """
         return None if self._aux is None else self._aux.closed
 
-    async def close(self) -> bool:
+    async def close(self) -> ContactorResult:
         """Close and wait for the aux contact; on failure the output stays commanded closed.
 
         Leaving it commanded lets ``reading()`` name the fault (CONTACTOR_FAILED_TO_CLOSE); the
@@ -96,28 +103,28 @@ class Contactor:
             self.commanded_closed = True
             self._output.on()
         logger.info("connector %d: contactor closing", self._connector_id)
-        confirmed = await self._confirm(closed=True)
-        if not confirmed:
+        if not await self._confirm(closed=True):
             logger.error("connector %d: contactor did not confirm closing", self._connector_id)
-        return confirmed
+            return _FAILED_TO_CLOSE
+        return _CLOSED
 
-    async def open(self) -> bool:
+    async def open(self) -> ContactorResult:
         """Drop the output at once, then wait for the aux contact; False means welded."""
         self.outputs_off()
         logger.info("connector %d: contactor opening", self._connector_id)
         return await self.confirm_open()
 
-    async def confirm_open(self) -> bool:
+    async def confirm_open(self) -> ContactorResult:
         """Wait for the aux contact to follow the output off (after a stop, SIGTERM, a trip);
         False, and an error line, when it stays closed: welded."""
-        confirmed = await self._confirm(closed=False)
-        if not confirmed:
+        if not await self._confirm(closed=False):
             logger.error(
                 "connector %d: contactor welded: aux contact still closed %.1f s after opening",
                 self._connector_id,
                 self._config.confirm_timeout,
             )
-        return confirmed
+            return _WELDED
+        return _OPEN
 
     @property
     def settling(self) -> bool:

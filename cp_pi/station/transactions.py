@@ -186,7 +186,7 @@ class Transactions:
         connector.transaction = tx
         connector.finishing = False
         log.info("connector %d: %s started for %s", connector.id, tx.name, id_tag)
-        closed = await hardware.close_contactor()
+        closed = (await hardware.close_contactor()).ok
         if not hardware.cable_in:
             log.warning(
                 "connector %d: cable removed as the contactor closed: stopping %s",
@@ -236,7 +236,7 @@ class Transactions:
 
         The caller holds the connector's ``busy`` lock.
         """
-        opened = await connector.hardware.open_contactor()
+        opened = (await connector.hardware.open_contactor()).ok
         if not opened:
             log.error("connector %d: contactor did not confirm opening (welded?)", connector.id)
         tx = connector.transaction

@@ -35,7 +35,7 @@ async def test_a_meter_keeps_its_last_reading_until_it_is_refreshed(
     while not bench.hw.cable_present:
         await bench.next_change()
     assert (await bench.hw.lock()).ok
-    assert await bench.hw.close_contactor()
+    assert (await bench.hw.close_contactor()).ok
     at_close = meter.read_wh()
     await asyncio.sleep(0.05)  # 1 kWh per second flows meanwhile
 

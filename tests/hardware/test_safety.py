@@ -29,7 +29,7 @@ async def test_sigterm_leaves_every_output_low(make_bench: BenchMaker) -> None:
     while not charging.cable_present:
         await bench.next_change()
     assert (await charging.lock()).ok
-    assert await charging.close_contactor()
+    assert (await charging.close_contactor()).ok
     drive = asyncio.create_task(locking.lock())
     await asyncio.sleep(0)  # the drive runs up to its pulse
     assert bench.pin(FIRST.contactor).state
@@ -83,7 +83,7 @@ def test_outputs_go_low_at_interpreter_exit() -> None:
             hardware = build_connector(
                 1, config, pin_factory=factory, loop=asyncio.get_running_loop()
             )
-            assert await hardware.close_contactor()
+            assert (await hardware.close_contactor()).ok
 
         asyncio.run(main())
         print("exiting", flush=True)
