@@ -291,20 +291,22 @@ class _Connector:
 class SimulatedMeter(PolledMeter):
     """The energy register and the active power of one connector of the rig.
 
-    Taking a reading is arithmetic, no I/O; it is also taken whenever the contactor output
-    switches, so that the power read between two polls is the power drawn.
+    Taking a reading is arithmetic, no I/O. It is taken whenever the contactor output switches,
+    so that the power read between two polls is the power drawn; and polled only while energy
+    flows, since an idle register cannot move (a fleet of idle stations stays idle).
     """
 
-    def __init__(self, connector: _Contactor, poll_interval: float) -> None:
+    def __init__(self, contactor: _Contactor, poll_interval: float) -> None:
         super().__init__(frozenset({ENERGY_REGISTER, POWER}), poll_interval)
-        self._connector = connector
-        connector.on_output.append(self._take)
+        self._contactor = contactor
+        self._started = False
+        contactor.on_output.append(self._switched)
         self._take()
 
     def _readings(self) -> list[Reading]:
         return [
-            Reading(ENERGY_REGISTER, int(self._connector.energy_wh()), "Wh"),
-            Reading(POWER, self._connector.power_w(), "W"),
+            Reading(ENERGY_REGISTER, int(self._contactor.energy_wh()), "Wh"),
+            Reading(POWER, self._contactor.power_w(), "W"),
         ]
 
     def _take(self) -> None:
@@ -313,10 +315,25 @@ class SimulatedMeter(PolledMeter):
     async def _measure(self) -> list[Reading]:
         return self._readings()
 
+    def start(self) -> None:
+        self._started = True
+        self._follow_the_output()
+
+    def _switched(self) -> None:
+        self._take()
+        self._follow_the_output()
+
+    def _follow_the_output(self) -> None:
+        if self._started and self._contactor.power_w() > 0:
+            super().start()
+        else:
+            super().close()  # stops polling
+
     def close(self) -> None:
+        self._started = False
         super().close()
-        if self._take in self._connector.on_output:
-            self._connector.on_output.remove(self._take)
+        if self._switched in self._contactor.on_output:
+            self._contactor.on_output.remove(self._switched)
 
 
 class BenchRig:
