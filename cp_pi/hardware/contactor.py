@@ -77,7 +77,7 @@ class Contactor:
         # The safety net switches off through the contactor, which then knows to wait for its
         # aux contact instead of calling the contact's late opening a weld.
         self._switch_off = _SwitchOff(self)
-        safety.register(self._switch_off)
+        safety.register(self._switch_off, {CONTACTOR: config.pin})
 
     @property
     def pins(self) -> dict[str, int]:

@@ -179,13 +179,17 @@ class SolenoidLock(LockActuator):
         if config.lock_pin is None:
             raise ValueError(f"connector {connector_id}: a solenoid lock needs lock_pin")
         super().__init__(connector_id, config, feedback)
-        self._lock_coil = safety.output_device(config.lock_pin, pin_factory=pin_factory)
+        self._lock_coil = safety.output_device(
+            config.lock_pin, pin_factory=pin_factory, role=LOCK_DRIVE
+        )
         self._coils: tuple[DigitalOutputDevice, ...] = (self._lock_coil,)
         if config.unlock_pin is None:
             self._unlock_coil = self._lock_coil
         else:
             try:
-                self._unlock_coil = safety.output_device(config.unlock_pin, pin_factory=pin_factory)
+                self._unlock_coil = safety.output_device(
+                    config.unlock_pin, pin_factory=pin_factory, role=UNLOCK_DRIVE
+                )
             except Exception:
                 self.release()
                 raise
@@ -225,8 +229,8 @@ class MotorLock(LockActuator):
         self._motor = Motor(
             forward=config.lock_pin, backward=config.unlock_pin, pwm=False, pin_factory=pin_factory
         )
-        for device in (self._motor.forward_device, self._motor.backward_device):
-            safety.register(device)
+        safety.register(self._motor.forward_device, {LOCK_DRIVE: config.lock_pin})
+        safety.register(self._motor.backward_device, {UNLOCK_DRIVE: config.unlock_pin})
 
     def _energise(self, target: LockPosition) -> None:
         if target is LockPosition.ENGAGED:

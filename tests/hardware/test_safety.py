@@ -12,8 +12,11 @@ import textwrap
 from typing import Any
 
 import pytest
+from gpiozero.exc import PinError
+from gpiozero.pins.mock import MockPin
 
 from cp_pi.hardware import safety
+from cp_pi.hardware.parts import build_connector
 
 from .helpers import FIRST, SECOND, BenchMaker, Pins, connector
 
@@ -113,3 +116,34 @@ async def test_all_outputs_off_can_run_twice_and_skips_closed_devices(
     for device in (live, gone):
         safety.unregister(device)
     live.close()
+
+
+class StuckPin(MockPin):  # type: ignore[misc]  # gpiozero ships no type information
+    """An output pin whose driver stops answering, as one does when the chip goes away."""
+
+    failing = False
+
+    def _change_state(self, value: Any) -> bool:
+        if self.failing:
+            raise PinError(f"{self.info.name}: simulated write failure")
+        changed: bool = super()._change_state(value)
+        return changed
+
+
+async def test_an_output_that_cannot_be_switched_off_is_named_by_its_wire_and_the_rest_go_low(
+    factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    stuck = factory.pin(FIRST.contactor, pin_class=StuckPin)
+    hardware = build_connector(1, connector(), pin_factory=factory, loop=asyncio.get_running_loop())
+    factory.pin(FIRST.lock).state = True  # a coil left on
+    stuck.failing = True
+    try:
+        safety.all_outputs_off()
+    finally:
+        stuck.failing = False
+        hardware.close()
+
+    assert not factory.pin(FIRST.lock).state
+    assert [r.getMessage() for r in caplog.records if r.name == "cp_pi.hardware"] == [
+        f"could not switch off output contactor.pin (GPIO{FIRST.contactor})"
+    ]
