@@ -104,9 +104,11 @@ def build_connector(
             undo.callback(lock.feedback.release)
             undo.callback(lock.release)
         contactor = build_contactor(connector_id, config, pin_factory=pin_factory, loop=loop)
+        undo.callback(contactor.release)
+        parts = ConnectorParts(proximity, lock, contactor, meter)
+        hardware = ConnectorHardware(connector_id, config, parts, loop=loop)
         undo.pop_all()
-    parts = ConnectorParts(proximity, lock, contactor, meter)
-    return ConnectorHardware(connector_id, config, parts, loop=loop)
+    return hardware
 
 
 def build_lock(
