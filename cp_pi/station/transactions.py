@@ -166,6 +166,7 @@ class Transactions:
                     "connector %d: cable removed as the lock engaged: no transaction", connector.id
                 )
                 return False  # the empty socket's lock is released once the sequence is over
+        await connector.meter.refresh()  # the register at this moment, not at the last poll
         meter_start = connector.meter.read_wh()
         tx = Transaction(
             ref=uuid.uuid4().hex,
@@ -190,7 +191,7 @@ class Transactions:
         connector.transaction = tx
         connector.finishing = False
         log.info("connector %d: %s started for %s", connector.id, tx.name, id_tag)
-        closed = await hardware.close_contactor()
+        closed = (await hardware.close_contactor()).ok
         if not hardware.cable_in:
             log.warning(
                 "connector %d: cable removed as the contactor closed: stopping %s",
@@ -245,7 +246,7 @@ class Transactions:
 
         The caller holds the connector's ``busy`` lock.
         """
-        opened = await connector.hardware.open_contactor()
+        opened = (await connector.hardware.open_contactor()).ok
         if not opened:
             log.error("connector %d: contactor did not confirm opening (welded?)", connector.id)
         tx = connector.transaction
@@ -253,6 +254,7 @@ class Transactions:
             return opened
         for watcher in tx.watchers:
             watcher.cancel()
+        await connector.meter.refresh()
         meter_stop = connector.meter.read_wh()
         payload: dict[str, Any] = {
             "transactionId": (
