@@ -21,9 +21,8 @@ from gpiozero.pins.mock import MockFactory
 from cp_pi import __version__
 from cp_pi.bench.server import BenchServer, ExtraCommand
 from cp_pi.config import ConfigError, Settings, check_runnable
-from cp_pi.hardware.connector import ConnectorHardware
 from cp_pi.hardware.factory import make_pin_factory
-from cp_pi.hardware.meter import EnergyMeter, NoMeter
+from cp_pi.hardware.parts import build_hardware
 from cp_pi.hardware.rig import BenchRig
 from cp_pi.hardware.safety import all_outputs_off
 from cp_pi.ocpp16.link import BACKOFF_FIRST, CANNOT_CONNECT, Link
@@ -96,21 +95,19 @@ def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
     """Pins, rig (on mock pins), hardware, store and charge point; nothing runs yet."""
     loop = asyncio.get_running_loop()
     factory = make_pin_factory(settings.pin_factory)
-    rig = (
-        BenchRig(factory, settings.connectors, settings.rig, loop=loop)
-        if isinstance(factory, MockFactory)
-        else None
-    )
+    try:
+        check_runnable(settings, mock_pins=isinstance(factory, MockFactory))
+    except ConfigError as error:
+        raise StationError(f"config error: {error}") from None
+    built = build_hardware(settings.connectors, settings.rig, pin_factory=factory, loop=loop)
     connectors: list[Connector] = []
     holder: list[ChargePoint] = []
 
     def changed(connector: Connector) -> Callable[[], None]:
         return lambda: holder[0].on_hardware_change(connector) if holder else None
 
-    for number, config in enumerate(settings.connectors, start=1):
-        hardware = ConnectorHardware(number, config, pin_factory=factory, loop=loop)
-        meter: EnergyMeter = rig.meter(number) if rig is not None else NoMeter()
-        connector = Connector(hardware=hardware, meter=meter)
+    for hardware in built.connectors:
+        connector = Connector(hardware=hardware, meter=hardware.meter)
         hardware.on_change = changed(connector)
         connectors.append(connector)
     store = Store.open_or_memory(settings.data_dir)
@@ -126,7 +123,7 @@ def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
     )
     holder.append(charge_point)
     charge_point.recover()
-    return Station(settings, factory, store, charge_point, rig)
+    return Station(settings, factory, store, charge_point, built.rig)
 
 
 @contextlib.asynccontextmanager
@@ -147,10 +144,6 @@ async def running_station(
     """
     station = build_station(settings, clock=clock)
     try:
-        try:
-            check_runnable(settings, mock_pins=station.rig is not None)
-        except ConfigError as error:
-            raise StationError(f"config error: {error}") from None
         csms_url = settings.csms_url
         bench_csms_ops: dict[str, ExtraCommand] | None = None
         if csms_url is None:

@@ -223,12 +223,46 @@ class LockConfig(Strict):
 
 
 class ContactorConfig(Strict):
+    """The contactor's output and, when it has one, its auxiliary contact."""
+
     pin: GpioPin = 24
     #: Auxiliary contact input; None when the contactor has none.
     feedback_pin: OptionalPin = 25
     feedback_active: ActiveLevel = ActiveLevel.LOW
     #: Seconds to wait for the auxiliary contact to confirm a command before calling it a fault.
     confirm_timeout: float = Field(default=1.0, gt=0, le=5)
+
+
+class MeterKind(StrEnum):
+    #: No energy meter: the register reads 0 Wh, transactions still start and stop.
+    NONE = "none"
+    #: The bench rig's vehicle, measured: mock pins only.
+    SIMULATED = "simulated"
+
+
+class MeterConfig(Strict):
+    """Where a connector's energy readings come from."""
+
+    #: None: "simulated" on mock pins (the rig's vehicle), "none" on real pins.
+    kind: MeterKind | None = None
+    #: Seconds between two readings the meter takes by itself; meterStart and meterStop take
+    #: a fresh one whatever this says.
+    poll_interval: float = Field(default=1.0, gt=0, le=60)
+
+    def resolved(self, *, mock_pins: bool) -> MeterKind:
+        """The kind in use on these pins."""
+        if self.kind is not None:
+            return self.kind
+        return MeterKind.SIMULATED if mock_pins else MeterKind.NONE
+
+
+#: The roles of a connector's pins: each is the pin's key in the connector's configuration.
+PROXIMITY = "proximity_pin"
+LOCK_DRIVE = "lock.lock_pin"
+UNLOCK_DRIVE = "lock.unlock_pin"
+LOCK_FEEDBACK = "lock.feedback_pin"
+CONTACTOR = "contactor.pin"
+CONTACTOR_AUX = "contactor.feedback_pin"
 
 
 class ConnectorConfig(Strict):
@@ -240,6 +274,25 @@ class ConnectorConfig(Strict):
     proximity_debounce: float = Field(default=0.05, ge=0, le=1)
     lock: LockConfig = Field(default_factory=LockConfig)
     contactor: ContactorConfig = Field(default_factory=ContactorConfig)
+    meter: MeterConfig = Field(default_factory=MeterConfig)
+
+    @property
+    def pins(self) -> dict[str, int]:
+        """Every pin this connector wires, ``{role: BCM pin}``, in the order of the wiring table.
+
+        The one list of a connector's pins: the duplicate-pin check reads it here, and the
+        hardware parts built from this configuration declare the same inventory.
+        """
+        lock, contactor = self.lock, self.contactor
+        pins = {
+            PROXIMITY: self.proximity_pin,
+            LOCK_DRIVE: lock.lock_pin,
+            UNLOCK_DRIVE: lock.unlock_pin,
+            LOCK_FEEDBACK: lock.feedback_pin,
+            CONTACTOR: contactor.pin,
+            CONTACTOR_AUX: contactor.feedback_pin,
+        }
+        return {role: pin for role, pin in pins.items() if pin is not None}
 
 
 #: A DNS name: labels of letters, digits and inner hyphens, joined by dots.
@@ -358,14 +411,7 @@ def _id_problem(charge_point_id: str) -> str:
 
 def _pins_in_use(connectors: list[ConnectorConfig]) -> Iterator[tuple[str, int]]:
     for index, connector in enumerate(connectors):
-        at = f"connectors[{index}]"
-        pins = [
-            ("proximity_pin", connector.proximity_pin),
-            *((f"lock.{name}", getattr(connector.lock, name)) for name in _LOCK_PINS),
-            ("contactor.pin", connector.contactor.pin),
-            ("contactor.feedback_pin", connector.contactor.feedback_pin),
-        ]
-        yield from ((f"{at}.{key}", pin) for key, pin in pins if pin is not None)
+        yield from ((f"connectors[{index}].{role}", pin) for role, pin in connector.pins.items())
 
 
 def _shared_pins(connectors: list[ConnectorConfig]) -> list[tuple[str, str]]:
@@ -638,6 +684,15 @@ def check_runnable(settings: Settings, *, mock_pins: bool) -> None:
                 " only); set it to the central system's ws:// or wss:// address"
             ]
         )
+    if not mock_pins:
+        problems = [
+            f"connectors[{index}].meter.kind: the simulated meter measures the bench rig's"
+            ' vehicle, on mock pins only; use "none" until a real meter is wired'
+            for index, connector in enumerate(settings.connectors)
+            if connector.meter.kind is MeterKind.SIMULATED
+        ]
+        if problems:
+            raise ConfigError(problems)
 
 
 def load_settings_or_exit(

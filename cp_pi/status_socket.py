@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cp_pi import __version__
-from cp_pi.station.backlog import duration
+from cp_pi.core.backlog import duration
 from cp_pi.store import transaction_name
 
 if TYPE_CHECKING:

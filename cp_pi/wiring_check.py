@@ -27,6 +27,7 @@ from gpiozero.pins.mock import MockFactory
 from cp_pi.config import Settings
 from cp_pi.hardware.connector import ConnectorHardware
 from cp_pi.hardware.factory import HardwareUnavailable, gpio_chip_found, make_pin_factory
+from cp_pi.hardware.parts import build_hardware
 from cp_pi.hardware.rig import BenchRig, RigFault
 from cp_pi.runlock import AlreadyRunning, RunLock
 from cp_pi.wiring_map import Header, input_lines, pin_map_lines
@@ -109,18 +110,19 @@ async def _check(
         say("cp-pi: --fault breaks the simulated rig: it needs mock pins (--mock)")
         return MISUSED
     loop = asyncio.get_running_loop()
-    # The rig must claim its pins before the connectors do.
-    rig = BenchRig(factory, settings.connectors, settings.rig, loop=loop) if on_mock_pins else None
-    hardware: list[ConnectorHardware] = []
+
+    def stand_in(rig: BenchRig) -> None:
+        say("mock pins: the bench rig stands in for the charger")
+        if rig_fault is not None:
+            say(f"rig fault on every connector: {rig_fault}")
+            for number in range(1, len(settings.connectors) + 1):
+                rig.set_fault(number, rig_fault)
+
+    built = build_hardware(
+        settings.connectors, settings.rig, pin_factory=factory, loop=loop, prepare=stand_in
+    )
+    hardware = built.connectors
     try:
-        if rig is not None:
-            say("mock pins: the bench rig stands in for the charger")
-            if rig_fault is not None:
-                say(f"rig fault on every connector: {rig_fault}")
-                for number in range(1, len(settings.connectors) + 1):
-                    rig.set_fault(number, rig_fault)
-        for number, config in enumerate(settings.connectors, start=1):
-            hardware.append(ConnectorHardware(number, config, pin_factory=factory, loop=loop))
         return await _test(
             settings, hardware, Header(factory.board_info), confirm, say, on_mock_pins
         )
@@ -130,10 +132,7 @@ async def _check(
         say("\ninterrupted: every output is off; a lock may still be engaged")
         raise
     finally:
-        for connector in hardware:
-            connector.close()
-        if rig is not None:
-            rig.close()
+        built.close()
 
 
 async def _test(

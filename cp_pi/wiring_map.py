@@ -13,7 +13,17 @@ from typing import Any
 from gpiozero.pins.local import get_pi_revision
 from gpiozero.pins.pi import PiBoardInfo
 
-from cp_pi.config import ActiveLevel, ConnectorConfig, LockKind
+from cp_pi.config import (
+    CONTACTOR,
+    CONTACTOR_AUX,
+    LOCK_DRIVE,
+    LOCK_FEEDBACK,
+    PROXIMITY,
+    UNLOCK_DRIVE,
+    ActiveLevel,
+    ConnectorConfig,
+    LockKind,
+)
 from cp_pi.core.reading import LockPosition, PinSnapshot
 
 
@@ -53,12 +63,12 @@ class Wire:
     active: str
 
 
-def _wire(function: str, gpio: int | None, direction: str, active: str) -> list[Wire]:
-    return [] if gpio is None else [Wire(function, gpio, direction, active)]
-
-
 def wires(config: ConnectorConfig) -> list[Wire]:
-    """Every pin the connector uses, inputs and outputs, in the order of the wiring table."""
+    """Every pin the connector uses, inputs and outputs, in the order of the wiring table.
+
+    The pins are the connector's one inventory (:attr:`ConnectorConfig.pins`), the same the
+    hardware parts claim; here each role gets its words.
+    """
     lock = config.lock
     if lock.kind is LockKind.MOTOR:
         drives = ("lock motor IN1 (engage)", "lock motor IN2 (release)")
@@ -67,24 +77,23 @@ def wires(config: ConnectorConfig) -> list[Wire]:
     else:
         drives = ("lock coil", "unlock coil")
     contactor = config.contactor
-    return [
-        *_wire(
+    words = {
+        PROXIMITY: (
             "proximity (plug present)",
-            config.proximity_pin,
             "input",
             f"{config.proximity_active} = plug present",
         ),
-        *_wire(drives[0], lock.lock_pin, "output", "high = drive"),
-        *_wire(drives[1], lock.unlock_pin, "output", "high = drive"),
-        *_wire("lock feedback", lock.feedback_pin, "input", f"{lock.feedback_active} = engaged"),
-        *_wire("contactor", contactor.pin, "output", "high = closed"),
-        *_wire(
+        LOCK_DRIVE: (drives[0], "output", "high = drive"),
+        UNLOCK_DRIVE: (drives[1], "output", "high = drive"),
+        LOCK_FEEDBACK: ("lock feedback", "input", f"{lock.feedback_active} = engaged"),
+        CONTACTOR: ("contactor", "output", "high = closed"),
+        CONTACTOR_AUX: (
             "contactor aux contact",
-            contactor.feedback_pin,
             "input",
             f"{contactor.feedback_active} = closed",
         ),
-    ]
+    }
+    return [Wire(words[role][0], pin, *words[role][1:]) for role, pin in config.pins.items()]
 
 
 def pin_map_lines(config: ConnectorConfig, where: Header) -> list[str]:

@@ -58,7 +58,7 @@ class Trial:
     async def run(self) -> None:
         has_aux = self._config.contactor.feedback_pin is not None
         self._say(f"connector {self._hw.connector_id}: opening the contactor")
-        opened = await self._hw.open_contactor()
+        opened = (await self._hw.open_contactor()).ok
         if has_aux and not self._judge(
             "contactor open before the test",
             opened,
@@ -162,12 +162,12 @@ class Trial:
         self._say(f"connector {self._hw.connector_id}: closing the contactor")
         closed = self._judge(
             "contactor closes",
-            await self._hw.close_contactor(empty_socket_test=True),
+            (await self._hw.close_contactor(empty_socket_test=True)).ok,
             f"contactor aux contact never closed: check the contactor drive on {self._contactor}"
             f" (relay, coil supply, safety chain) and the aux wiring on {self._aux}",
         )
         self._say(f"connector {self._hw.connector_id}: opening the contactor")
-        opened = await self._hw.open_contactor()
+        opened = (await self._hw.open_contactor()).ok
         if closed:
             self._judge(
                 "contactor opens",

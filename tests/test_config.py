@@ -15,6 +15,7 @@ import pytest
 from cp_pi.config import (
     ConfigError,
     LockKind,
+    MeterKind,
     Settings,
     check_runnable,
     load_settings,
@@ -529,3 +530,58 @@ def test_check_config_prints_the_pin_map_with_header_pins(tmp_path: Path) -> Non
         "contactor GPIO24 / pin 18 output high = closed",
         "contactor aux contact GPIO25 / pin 22 input low = closed",
     ]
+
+
+# The meter section
+
+
+def test_a_connector_meter_is_simulated_on_mock_pins_and_none_on_real_ones(
+    charger: Charger,
+) -> None:
+    charger.write(
+        """
+        [[connectors]]
+        [[connectors]]
+        proximity_pin = 5
+        lock.kind = "none"
+        contactor = { pin = 16, feedback_pin = 19 }
+        meter = { kind = "none", poll_interval = 0.5 }
+        """
+    )
+    first, second = charger.load().connectors
+
+    assert (first.meter.resolved(mock_pins=True), first.meter.resolved(mock_pins=False)) == (
+        MeterKind.SIMULATED,
+        MeterKind.NONE,
+    )
+    assert second.meter.resolved(mock_pins=True) is MeterKind.NONE
+    assert second.meter.poll_interval == 0.5
+
+
+@pytest.mark.parametrize(
+    ("meter", "key", "reason"),
+    [
+        ('kind = "modbus"', "connectors[0].meter.kind", "'none' or 'simulated'"),
+        ("pol_interval = 1", "connectors[0].meter.pol_interval", "unknown setting"),
+        ("poll_interval = 0", "connectors[0].meter.poll_interval", "greater than 0"),
+    ],
+)
+def test_a_bad_meter_setting_is_one_line_naming_its_key(
+    charger: Charger, meter: str, key: str, reason: str
+) -> None:
+    charger.write(f"[[connectors]]\n[connectors.meter]\n{meter}\n")
+
+    assert_one_problem(charger.problems(), key, reason)
+
+
+def test_the_simulated_meter_runs_on_mock_pins_only(charger: Charger) -> None:
+    charger.write(
+        'csms_url = "ws://csms.example.com/ocpp"\n[[connectors]]\nmeter.kind = "simulated"\n'
+    )
+    settings = charger.load()
+
+    with pytest.raises(ConfigError) as refused:
+        check_runnable(settings, mock_pins=False)
+
+    assert_one_problem(refused.value.lines, "connectors[0].meter.kind", "mock pins only")
+    check_runnable(settings, mock_pins=True)

@@ -142,3 +142,27 @@ class LockResult:
     @property
     def ok(self) -> bool:
         return self.outcome is not LockOutcome.FAILED
+
+
+class ContactorOutcome(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactorResult:
+    """What a close or open command achieved, judged by the aux contact (a contactor without
+    one is taken at its command), in the style of :class:`LockResult`.
+
+    ``refused`` says why nothing was switched (the interlocks); ``fault`` names the reading that
+    explains a failure (``CONTACTOR_FAILED_TO_CLOSE``, ``CONTACTOR_WELDED``).
+    """
+
+    outcome: ContactorOutcome
+    fault: ConnectorReading | None = None
+    refused: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is not ContactorOutcome.FAILED

@@ -316,7 +316,7 @@ class CentralSystem:
             return None
 
     async def _command(self, cp_id: str, request: Any, timeout: float) -> Payload:
-        return await self._session(cp_id).request(request, timeout)
+        return await self._session(cp_id).command(request, timeout)
 
     def _session(self, cp_id: str) -> ChargePointSession:
         try:

@@ -20,14 +20,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Protocol
 
-from gpiozero import Factory
-
-from cp_pi.config import ConnectorConfig, LockKind
+from cp_pi.config import ConnectorConfig
 from cp_pi.core.healing import heal_pauses
 from cp_pi.core.reading import (
     ConnectorReading,
+    ContactorOutcome,
+    ContactorResult,
     LockOutcome,
     LockPosition,
     LockResult,
@@ -36,8 +37,9 @@ from cp_pi.core.reading import (
     energised_without_cable,
 )
 from cp_pi.hardware.contactor import Contactor
-from cp_pi.hardware.inputs import LockFeedback, ProximitySensor
-from cp_pi.hardware.lock import LockActuator, make_lock
+from cp_pi.hardware.inputs import PinReadError, ProximitySensor
+from cp_pi.hardware.lock import LockActuator
+from cp_pi.hardware.meter import EnergyMeter
 
 logger = logging.getLogger("cp_pi.hardware")
 
@@ -45,68 +47,83 @@ logger = logging.getLogger("cp_pi.hardware")
 SUPERVISION_PERIOD = 1.0
 
 
+class Part(Protocol):
+    """What every part of a connector offers: its pins, and a way to give them back."""
+
+    @property
+    def pins(self) -> dict[str, int]:
+        """``{role: BCM pin}``: each pin this part claims, named by its key in the config."""
+        ...
+
+    def release(self) -> None:
+        """Outputs off, then give the pins back."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConnectorParts:
+    """The ready-made parts of one connector (see :mod:`cp_pi.hardware.parts`).
+
+    The lock actuator carries its feedback switch, the contactor its aux contact; a fixed cable
+    has no lock. The connector that receives them owns them: it closes them all.
+    """
+
+    proximity: ProximitySensor
+    lock: LockActuator | None
+    contactor: Contactor
+    meter: EnergyMeter
+
+    def all(self) -> list[Part]:
+        """Every part with pins, in the order of the wiring table."""
+        lock: list[Part] = [] if self.lock is None else [self.lock, self.lock.feedback]
+        return [self.proximity, *lock, self.contactor]
+
+
 class ConnectorHardware:
+    """One connector built from its parts: the interlocks and the supervision around them."""
+
     def __init__(
         self,
         connector_id: int,
         config: ConnectorConfig,
+        parts: ConnectorParts,
         *,
-        pin_factory: Factory,
         loop: asyncio.AbstractEventLoop,
         on_change: Callable[[], None] | None = None,
     ) -> None:
         self.connector_id = connector_id
-        self.has_lock = config.lock.kind is not LockKind.NONE
+        self.parts = parts
+        self.meter = parts.meter
+        self.has_lock = parts.lock is not None
         #: Called on the loop thread after any input changes; may be set after construction.
         self.on_change = on_change
         self._busy = asyncio.Lock()
         #: The installer's self-test closed the contactor of an empty socket on purpose.
         self._empty_socket_test = False
-        changed = self._input_changed
         self._loop = loop
         self._debounce = config.proximity_debounce
         lock = config.lock
         self._heal_pauses = (max(lock.heal_pause, lock.pause), lock.heal_pause_max)
         self._settling: asyncio.TimerHandle | None = None
-        with ExitStack() as undo:
-            self._proximity = ProximitySensor(
-                config.proximity_pin,
-                config.proximity_active,
-                pin_factory=pin_factory,
-                loop=loop,
-                on_change=self._proximity_changed,
-            )
-            undo.callback(self._proximity.release)
-            self._lock: LockActuator | None = None
-            self._lock_feedback: LockFeedback | None = None
-            if self.has_lock:
-                if config.lock.feedback_pin is None:
-                    # Without feedback, Unlocked and UnlockFailed cannot be told apart.
-                    raise ValueError(f"connector {connector_id}: a lock needs feedback_pin")
-                self._lock_feedback = LockFeedback(
-                    config.lock.feedback_pin,
-                    config.lock.feedback_active,
-                    pin_factory=pin_factory,
-                    loop=loop,
-                    on_change=changed,
-                    on_edge=self.supervise,
-                )
-                undo.callback(self._lock_feedback.release)
-                self._lock = make_lock(
-                    connector_id, config.lock, self._lock_feedback, pin_factory=pin_factory
-                )
-                undo.callback(self._lock.release)
-            self._contactor = Contactor(
-                connector_id,
-                config.contactor,
-                pin_factory=pin_factory,
-                loop=loop,
-                on_change=changed,
-                on_edge=self.supervise,
-            )
-            undo.pop_all()
+        self._proximity = parts.proximity
+        self._proximity.on_change = self._proximity_changed
+        self._lock = parts.lock
+        if self._lock is not None:
+            self._lock.feedback.on_change = self._input_changed
+            self._lock.feedback.on_edge = self.supervise
+        self._contactor = parts.contactor
+        self._contactor.on_change = self._input_changed
+        self._contactor.on_edge = self.supervise
         self._cable = self._proximity.cable_present  # a cable in at start-up fires no event
         self._supervision = loop.call_later(SUPERVISION_PERIOD, self._supervise_periodically)
+
+    @property
+    def pins(self) -> dict[str, int]:
+        """``{role: BCM pin}`` of every part: the inventory the configuration checks."""
+        pins: dict[str, int] = {}
+        for part in self.parts.all():
+            pins |= part.pins
+        return pins
 
     def _input_changed(self) -> None:
         self.supervise()
@@ -168,7 +185,7 @@ class ConnectorHardware:
         self._settling = None
         try:
             cable = self._proximity.cable_present
-        except Exception:  # each backend raises its own type; keep the last good level
+        except PinReadError:  # keep the last good level
             logger.exception("connector %d: proximity unreadable", self.connector_id)
             return
         if cable != self._cable:
@@ -207,8 +224,7 @@ class ConnectorHardware:
             lock_feedback = None if lock is None else lock.position
             contactor_feedback = contactor.feedback_closed
             read_error = False
-        # Each backend raises its own type; a verdict is still owed, so the error becomes one.
-        except Exception:
+        except PinReadError:  # a verdict is still owed, so the error becomes one
             logger.exception("connector %d: input unreadable", self.connector_id)
             cable_present, lock_feedback, contactor_feedback = False, None, None
             read_error = True
@@ -251,7 +267,7 @@ class ConnectorHardware:
             return _refused("the contactor is closed")
         try:
             aux_closed = self._contactor.feedback_closed
-        except Exception:  # each backend raises its own type; unknown counts as live
+        except PinReadError:  # unknown counts as live
             logger.exception("connector %d: contactor aux contact unreadable", self.connector_id)
             return _refused(
                 "the contactor's aux contact is unreadable", ConnectorReading.PIN_READ_ERROR
@@ -262,8 +278,9 @@ class ConnectorHardware:
             )
         return None
 
-    async def close_contactor(self, *, empty_socket_test: bool = False) -> bool:
-        """Close the contactor once the lock holds the plug; False when refused or unconfirmed.
+    async def close_contactor(self, *, empty_socket_test: bool = False) -> ContactorResult:
+        """Close the contactor once the lock holds the plug; not ``ok`` when refused or
+        unconfirmed.
 
         A socket with no cable in it is never energised: the cable is looked at here, at the
         moment of closing, whatever the caller saw before. Only the installer's self-test closes
@@ -275,10 +292,10 @@ class ConnectorHardware:
                 logger.warning(
                     "connector %d: contactor not closed: the lock is not engaged", self.connector_id
                 )
-                return False
+                return _not_closed("the lock is not engaged")
             if not empty_socket_test and not self.cable_in:
                 logger.warning("connector %d: contactor not closed: no cable", self.connector_id)
-                return False
+                return _not_closed("no cable")
             self._empty_socket_test = empty_socket_test
             return await self._contactor.close()
 
@@ -288,7 +305,7 @@ class ConnectorHardware:
         needs, where :attr:`cable_present` (debounced only) is what statuses need."""
         try:
             live = self._proximity.cable_present
-        except Exception:  # each backend raises its own type; unknown counts as no cable
+        except PinReadError:  # unknown counts as no cable
             logger.exception("connector %d: proximity unreadable", self.connector_id)
             return False
         return live and self._cable
@@ -296,15 +313,16 @@ class ConnectorHardware:
     def _lock_engaged(self, lock: LockActuator) -> bool:
         try:
             return lock.engaged
-        except Exception:  # each backend raises its own type; unknown counts as not engaged
+        except PinReadError:  # unknown counts as not engaged
             logger.exception("connector %d: lock feedback unreadable", self.connector_id)
             return False
 
-    async def open_contactor(self) -> bool:
+    async def open_contactor(self) -> ContactorResult:
         return await self._contactor.open()
 
-    async def confirm_contactor_open(self) -> bool:
-        """The aux contact's word once the output is off: False (and logged) when welded."""
+    async def confirm_contactor_open(self) -> ContactorResult:
+        """The aux contact's word once the output is off: ``CONTACTOR_WELDED`` (and logged)
+        when it stays closed."""
         return await self._contactor.confirm_open()
 
     def outputs_off(self) -> None:
@@ -317,13 +335,14 @@ class ConnectorHardware:
         if self._settling is not None:
             self._settling.cancel()
         self.outputs_off()
-        self._contactor.release()
-        if self._lock is not None:
-            self._lock.release()
-        if self._lock_feedback is not None:
-            self._lock_feedback.release()
-        self._proximity.release()
+        self.meter.close()
+        for part in reversed(self.parts.all()):
+            part.release()
 
 
 def _refused(why: str, fault: ConnectorReading | None = None) -> LockResult:
     return LockResult(LockOutcome.FAILED, attempts=0, fault=fault, refused=why)
+
+
+def _not_closed(why: str) -> ContactorResult:
+    return ContactorResult(ContactorOutcome.FAILED, refused=why)

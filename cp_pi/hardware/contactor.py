@@ -22,28 +22,40 @@ from collections.abc import Callable
 
 from gpiozero import DigitalOutputDevice, Factory
 
-from cp_pi.config import ContactorConfig
-from cp_pi.core.reading import ConnectorReading
+from cp_pi.config import CONTACTOR, ContactorConfig
+from cp_pi.core.reading import ConnectorReading, ContactorOutcome, ContactorResult
 from cp_pi.hardware import safety
-from cp_pi.hardware.inputs import AuxContact
+from cp_pi.hardware.inputs import AuxContact, PinReadError
 
 logger = logging.getLogger("cp_pi.hardware")
 
+_CLOSED = ContactorResult(ContactorOutcome.CLOSED)
+_OPEN = ContactorResult(ContactorOutcome.OPEN)
+_FAILED_TO_CLOSE = ContactorResult(
+    ContactorOutcome.FAILED, fault=ConnectorReading.CONTACTOR_FAILED_TO_CLOSE
+)
+_WELDED = ContactorResult(ContactorOutcome.FAILED, fault=ConnectorReading.CONTACTOR_WELDED)
+
 
 class Contactor:
+    """The output, and the aux contact it receives ready-made (None: the contactor has none).
+
+    ``on_change`` (on the loop) and ``on_edge`` (on the pin driver's thread) hear of the aux
+    contact's moves; the connector that receives this contactor attaches them.
+    """
+
     def __init__(
         self,
         connector_id: int,
         config: ContactorConfig,
+        aux: AuxContact | None,
         *,
         pin_factory: Factory,
-        loop: asyncio.AbstractEventLoop,
-        on_change: Callable[[], None],
-        on_edge: Callable[[], object] | None = None,
     ) -> None:
         self._connector_id = connector_id
         self._config = config
-        self._on_change = on_change
+        self.on_change: Callable[[], object] | None = None
+        self.on_edge: Callable[[], object] | None = None
         self._aux_changed = asyncio.Event()
         # Each change of direction bumps this, so a wait for an older command knows it was
         # overtaken; a second command in the same direction joins the wait under way.
@@ -57,37 +69,30 @@ class Contactor:
         self._switching = threading.RLock()
         #: The reading that made :meth:`trip` open the contactor, until the next close.
         self.tripped: ConnectorReading | None = None
-        self._aux = (
-            None
-            if config.feedback_pin is None
-            else AuxContact(
-                config.feedback_pin,
-                config.feedback_active,
-                pin_factory=pin_factory,
-                loop=loop,
-                on_change=self._aux_moved,
-                on_edge=on_edge,
-            )
-        )
-        try:
-            self._output = DigitalOutputDevice(
-                config.pin, initial_value=False, pin_factory=pin_factory
-            )
-        except Exception:
-            if self._aux is not None:
-                self._aux.release()
-            raise
+        self._aux = aux
+        if aux is not None:
+            aux.on_change = self._aux_moved
+            aux.on_edge = self._aux_edge
+        self._output = DigitalOutputDevice(config.pin, initial_value=False, pin_factory=pin_factory)
         # The safety net switches off through the contactor, which then knows to wait for its
         # aux contact instead of calling the contact's late opening a weld.
         self._switch_off = _SwitchOff(self)
-        safety.register(self._switch_off)
+        safety.register(self._switch_off, {CONTACTOR: config.pin})
+
+    @property
+    def pins(self) -> dict[str, int]:
+        """``{role: BCM pin}``: the output and the aux contact."""
+        return {CONTACTOR: self._config.pin} | ({} if self._aux is None else self._aux.pins)
 
     @property
     def feedback_closed(self) -> bool | None:
-        """The aux contact, live; None when the contactor has none."""
+        """The aux contact, live; None when the contactor has none.
+
+        Raises :class:`PinReadError` when the aux contact cannot be read.
+        """
         return None if self._aux is None else self._aux.closed
 
-    async def close(self) -> bool:
+    async def close(self) -> ContactorResult:
         """Close and wait for the aux contact; on failure the output stays commanded closed.
 
         Leaving it commanded lets ``reading()`` name the fault (CONTACTOR_FAILED_TO_CLOSE); the
@@ -98,28 +103,28 @@ class Contactor:
             self.commanded_closed = True
             self._output.on()
         logger.info("connector %d: contactor closing", self._connector_id)
-        confirmed = await self._confirm(closed=True)
-        if not confirmed:
+        if not await self._confirm(closed=True):
             logger.error("connector %d: contactor did not confirm closing", self._connector_id)
-        return confirmed
+            return _FAILED_TO_CLOSE
+        return _CLOSED
 
-    async def open(self) -> bool:
+    async def open(self) -> ContactorResult:
         """Drop the output at once, then wait for the aux contact; False means welded."""
         self.outputs_off()
         logger.info("connector %d: contactor opening", self._connector_id)
         return await self.confirm_open()
 
-    async def confirm_open(self) -> bool:
+    async def confirm_open(self) -> ContactorResult:
         """Wait for the aux contact to follow the output off (after a stop, SIGTERM, a trip);
         False, and an error line, when it stays closed: welded."""
-        confirmed = await self._confirm(closed=False)
-        if not confirmed:
+        if not await self._confirm(closed=False):
             logger.error(
                 "connector %d: contactor welded: aux contact still closed %.1f s after opening",
                 self._connector_id,
                 self._config.confirm_timeout,
             )
-        return confirmed
+            return _WELDED
+        return _OPEN
 
     @property
     def settling(self) -> bool:
@@ -189,13 +194,18 @@ class Contactor:
     def _aux_reads(self, closed: bool) -> bool:
         try:
             return self.feedback_closed is closed
-        except Exception:  # each backend raises its own type; unreadable is not confirmed
+        except PinReadError:  # unreadable is not confirmed
             logger.exception("connector %d: contactor aux contact unreadable", self._connector_id)
             return False
 
     def _aux_moved(self) -> None:
         self._aux_changed.set()
-        self._on_change()
+        if self.on_change is not None:
+            self.on_change()
+
+    def _aux_edge(self) -> None:
+        if self.on_edge is not None:
+            self.on_edge()
 
 
 class _SwitchOff:

@@ -40,17 +40,34 @@ def call_on_loop(
         loop.call_soon_threadsafe(callback, *args)
 
 
+class PinReadError(Exception):
+    """An input pin could not be read: the pin driver raised (each backend its own type).
+
+    Raised by the input parts alone, so that everything above them handles one error: an
+    unreadable input is a verdict (``PIN_READ_ERROR``), never an unhandled exception.
+    """
+
+
 class _DigitalInput:
+    """One input part: a pin with its role, and the handlers its owner attaches.
+
+    ``on_edge`` runs on the pin driver's thread, before the loop hears of the edge;
+    ``on_change`` runs on the loop afterwards. Both may be attached after construction, by the
+    part (a contactor, a connector) that receives this one.
+    """
+
     def __init__(
         self,
+        role: str,
         pin: int,
         active: ActiveLevel,
         *,
         pin_factory: Factory,
         loop: asyncio.AbstractEventLoop,
-        on_change: Callable[[], None],
-        on_edge: Callable[[], object] | None = None,
     ) -> None:
+        self._pins = {role: pin}
+        self.on_change: Callable[[], object] | None = None
+        self.on_edge: Callable[[], object] | None = None
         self._device = DigitalInputDevice(
             pin,
             pull_up=None,
@@ -62,17 +79,31 @@ class _DigitalInput:
             # ``on_edge`` runs here, on the pin driver's thread and before the loop hears of the
             # edge, so a safety reaction never waits behind work queued on the loop.
             try:
-                if on_edge is not None:
-                    on_edge()
+                if self.on_edge is not None:
+                    self.on_edge()
             finally:
-                call_on_loop(loop, on_change)
+                call_on_loop(loop, self._changed)
 
         self._device.when_activated = changed
         self._device.when_deactivated = changed
 
     @property
+    def pins(self) -> dict[str, int]:
+        """``{role: BCM pin}``: the one pin this input reads."""
+        return dict(self._pins)
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    @property
     def _active(self) -> bool:
-        return bool(self._device.is_active)
+        try:
+            return bool(self._device.is_active)
+        # The one place a backend's own error type is caught: lgpio.error, OSError, PinError...
+        except Exception as error:
+            ((role, pin),) = self._pins.items()
+            raise PinReadError(f"{role} (GPIO{pin}) unreadable: {error}") from error
 
     def release(self) -> None:
         self._device.close()

@@ -19,10 +19,10 @@ from abc import ABC, abstractmethod
 
 from gpiozero import DigitalOutputDevice, Factory, Motor
 
-from cp_pi.config import MAX_DRIVE_TIME, LockConfig, LockKind
+from cp_pi.config import LOCK_DRIVE, MAX_DRIVE_TIME, UNLOCK_DRIVE, LockConfig, LockKind
 from cp_pi.core.reading import ConnectorReading, LockOutcome, LockPosition, LockResult
 from cp_pi.hardware import safety
-from cp_pi.hardware.inputs import LockFeedback
+from cp_pi.hardware.inputs import LockFeedback, PinReadError
 
 logger = logging.getLogger("cp_pi.hardware")
 
@@ -112,11 +112,24 @@ class LockActuator(ABC):
         )
         return LockResult(LockOutcome.FAILED, attempts, fault=ConnectorReading.LOCK_FAILED_TO_MOVE)
 
+    @property
+    def feedback(self) -> LockFeedback:
+        """The feedback switch this actuator received; its word is the only one trusted."""
+        return self._feedback
+
+    @property
+    def pins(self) -> dict[str, int]:
+        """``{role: BCM pin}``: the outputs that drive the lock (the feedback is a part of its
+        own)."""
+        config = self._config
+        drives = {LOCK_DRIVE: config.lock_pin, UNLOCK_DRIVE: config.unlock_pin}
+        return {role: pin for role, pin in drives.items() if pin is not None}
+
     def _read_feedback(self) -> LockPosition | None:
-        """The feedback, or None when the pin cannot be read (each backend raises its own type)."""
+        """The feedback, or None when the pin cannot be read."""
         try:
             return self._feedback.position
-        except Exception:
+        except PinReadError:
             logger.exception("connector %d: lock feedback unreadable", self._connector_id)
             return None
 
@@ -166,13 +179,17 @@ class SolenoidLock(LockActuator):
         if config.lock_pin is None:
             raise ValueError(f"connector {connector_id}: a solenoid lock needs lock_pin")
         super().__init__(connector_id, config, feedback)
-        self._lock_coil = safety.output_device(config.lock_pin, pin_factory=pin_factory)
+        self._lock_coil = safety.output_device(
+            config.lock_pin, pin_factory=pin_factory, role=LOCK_DRIVE
+        )
         self._coils: tuple[DigitalOutputDevice, ...] = (self._lock_coil,)
         if config.unlock_pin is None:
             self._unlock_coil = self._lock_coil
         else:
             try:
-                self._unlock_coil = safety.output_device(config.unlock_pin, pin_factory=pin_factory)
+                self._unlock_coil = safety.output_device(
+                    config.unlock_pin, pin_factory=pin_factory, role=UNLOCK_DRIVE
+                )
             except Exception:
                 self.release()
                 raise
@@ -212,8 +229,8 @@ class MotorLock(LockActuator):
         self._motor = Motor(
             forward=config.lock_pin, backward=config.unlock_pin, pwm=False, pin_factory=pin_factory
         )
-        for device in (self._motor.forward_device, self._motor.backward_device):
-            safety.register(device)
+        safety.register(self._motor.forward_device, {LOCK_DRIVE: config.lock_pin})
+        safety.register(self._motor.backward_device, {UNLOCK_DRIVE: config.unlock_pin})
 
     def _energise(self, target: LockPosition) -> None:
         if target is LockPosition.ENGAGED:

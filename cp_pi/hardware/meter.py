@@ -5,14 +5,25 @@ report more: a meter declares the OCPP measurands it really measures, and the ch
 only those in its MeterValues configuration keys. A Modbus meter would add Voltage, Current.Import
 and Power.Active.Import here. Hardware without an energy meter still charges: :class:`NoMeter`
 reads 0 Wh throughout, so transactions start and stop normally and report no energy.
+
+Reading a meter never waits: :meth:`EnergyMeter.read` gives the latest reading, which the meter
+keeps up to date from its own polling task (:class:`PolledMeter`). Only :meth:`EnergyMeter.refresh`
+goes to the meter, awaited, right before meterStart and meterStop, so that the register a
+transaction begins and ends with is read at that moment. A meter on a bus does its I/O in that
+awaited call (a thread or an async client), never on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Protocol
 
 from cp_pi.core.metering import ENERGY_REGISTER, Reading
+
+logger = logging.getLogger("cp_pi.hardware")
 
 
 class EnergyMeter(Protocol):
@@ -22,11 +33,19 @@ class EnergyMeter(Protocol):
         ...
 
     def read_wh(self) -> int:
-        """The cumulative energy register, in Wh; never decreases."""
+        """The cumulative energy register, in Wh, as last read; never decreases."""
         ...
 
     def read(self, measurands: Iterable[str]) -> list[Reading]:
-        """One reading of each of ``measurands`` that this meter measures, in that order."""
+        """The latest reading of each of ``measurands`` that this meter measures, in order."""
+        ...
+
+    async def refresh(self) -> None:
+        """Read the meter now; :meth:`read` gives this reading until the next one."""
+        ...
+
+    def close(self) -> None:
+        """Stop polling."""
         ...
 
 
@@ -42,3 +61,63 @@ class NoMeter:
 
     def read(self, measurands: Iterable[str]) -> list[Reading]:
         return [Reading(ENERGY_REGISTER, 0, "Wh") for m in measurands if m == ENERGY_REGISTER]
+
+    async def refresh(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class PolledMeter(ABC):
+    """A meter that keeps its latest reading, polled every ``poll_interval`` seconds.
+
+    A subclass says how one reading is taken (:meth:`_measure`); a reading that fails keeps the
+    previous one (logged), so a meter that drops off its bus never stops a charge by itself.
+    """
+
+    def __init__(self, measurands: frozenset[str], poll_interval: float) -> None:
+        self._measurands = measurands | {ENERGY_REGISTER}
+        self._poll_interval = poll_interval
+        self._latest: dict[str, Reading] = {ENERGY_REGISTER: Reading(ENERGY_REGISTER, 0, "Wh")}
+        self._polling: asyncio.Task[None] | None = None
+
+    @property
+    def measurands(self) -> frozenset[str]:
+        return self._measurands
+
+    def start(self) -> None:
+        """Begin polling on the running loop."""
+        if self._polling is None:
+            self._polling = asyncio.get_running_loop().create_task(self._poll(), name="meter")
+
+    async def _poll(self) -> None:
+        while True:
+            await self.refresh()
+            await asyncio.sleep(self._poll_interval)
+
+    async def refresh(self) -> None:
+        try:
+            readings = await self._measure()
+        except Exception:  # a meter's transport fails in its own way; the last reading stays
+            logger.exception("meter unreadable: keeping its last reading")
+            return
+        self._keep(readings)
+
+    def _keep(self, readings: Iterable[Reading]) -> None:
+        self._latest = {reading.measurand: reading for reading in readings}
+
+    @abstractmethod
+    async def _measure(self) -> list[Reading]:
+        """One reading of every measurand; I/O goes to a thread or an async client."""
+
+    def read_wh(self) -> int:
+        return int(self._latest[ENERGY_REGISTER].value)
+
+    def read(self, measurands: Iterable[str]) -> list[Reading]:
+        return [self._latest[m] for m in measurands if m in self._latest]
+
+    def close(self) -> None:
+        if self._polling is not None:
+            self._polling.cancel()
+            self._polling = None

@@ -1,10 +1,12 @@
 """The bench rig: the physical world of a charge point, simulated on gpiozero's mock pins.
 
-The rig watches the output pins the way gpiozero's own ``MockConnectedPin`` does (a ``MockPin``
-subclass installed with ``factory.pin(n, pin_class=...)`` before any device claims the pin) and
-answers on the input pins with ``drive_high()``/``drive_low()``, with the delays of real parts:
-a latch moves only when its coil or motor is held on for ``lock_travel_time``; the contactor's
-aux contact follows the output after ``contactor_delay``. Faults break one part of that world.
+The rig attaches one simulator to each part of a connector, by the roles of its pins: the cable,
+the latch, the contactor (whose energy the simulated meter reads). It watches the output pins the
+way gpiozero's own ``MockConnectedPin`` does (a ``MockPin`` subclass installed with
+``factory.pin(n, pin_class=...)`` before any device claims the pin) and answers on the input pins
+with ``drive_high()``/``drive_low()``, with the delays of real parts: a latch moves only when its
+coil or motor is held on for ``lock_travel_time``; the contactor's aux contact follows the output
+after ``contactor_delay``. Faults break one part of that world.
 Everything happens on the event loop; pin changes from other threads are handed over with
 ``call_on_loop``.
 """
@@ -12,17 +14,28 @@ Everything happens on the event loop; pin changes from other threads are handed 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
 from gpiozero.exc import PinError
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from cp_pi.config import ActiveLevel, ConnectorConfig, LockKind, RigConfig
+from cp_pi.config import (
+    CONTACTOR,
+    CONTACTOR_AUX,
+    LOCK_DRIVE,
+    LOCK_FEEDBACK,
+    PROXIMITY,
+    UNLOCK_DRIVE,
+    ActiveLevel,
+    ConnectorConfig,
+    LockKind,
+    RigConfig,
+)
 from cp_pi.core.metering import ENERGY_REGISTER, POWER, Reading
 from cp_pi.hardware.inputs import call_on_loop
-from cp_pi.hardware.meter import EnergyMeter
+from cp_pi.hardware.meter import PolledMeter
 
 
 class RigFault(StrEnum):
@@ -71,8 +84,47 @@ def _drive(pin: Any, active_level: ActiveLevel, active: bool) -> None:
         pin.drive_low()
 
 
-class _Connector:
-    """One connector's world: cable, latch, contactor and the energy that flowed."""
+class _Simulator:
+    """What every part's simulator shares: the loop, pins it watches, timers it cancels."""
+
+    def __init__(
+        self, factory: MockFactory, rig: RigConfig, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._factory = factory
+        self._rig = rig
+        self._loop = loop
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._closed = False
+
+    def _watch(self, pin: int, handler: Callable[[bool], None]) -> None:
+        def on_level(on: bool) -> None:
+            if not self._closed:
+                call_on_loop(self._loop, handler, on)
+
+        watched = self._factory.pin(pin, pin_class=_WatchedPin, on_level=on_level)
+        if not isinstance(watched, _WatchedPin):
+            raise RuntimeError(f"GPIO{pin} was claimed before the bench rig was built")
+
+    def _later(self, name: str, delay: float, callback: Callable[[], None]) -> None:
+        self._cancel(name)
+        self._timers[name] = self._loop.call_later(delay, callback)
+
+    def _cancel(self, name: str) -> None:
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+
+    def set_fault(self, fault: RigFault) -> None:
+        """Break (or, with ``none`` or another part's fault, heal) this part."""
+
+    def close(self) -> None:
+        self._closed = True
+        for name in list(self._timers):
+            self._cancel(name)
+
+
+class _Cable(_Simulator):
+    """The plug in the socket, seen by the proximity input."""
 
     def __init__(
         self,
@@ -81,155 +133,207 @@ class _Connector:
         rig: RigConfig,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
-        self._config = config
-        self._rig = rig
-        self._loop = loop
-        self.fault = RigFault.NONE
-        self.latch_engaged = False
-        self._welded = False
-        self._contactor_on = False
-        self._closed_since = 0.0
-        self._energy_wh = 0.0
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._closed = False
-        self._proximity_pin = factory.pin(config.proximity_pin)
-        lock = config.lock
-        self._feedback_pin = None
-        if lock.kind is not LockKind.NONE and lock.feedback_pin is not None:
-            self._feedback_pin = factory.pin(lock.feedback_pin, pin_class=UnreadablePin)
-            if lock.lock_pin is not None:
-                self._watch(factory, lock.lock_pin, self._lock_output("lock_pin"))
-            if lock.unlock_pin is not None:
-                self._watch(factory, lock.unlock_pin, self._lock_output("unlock_pin"))
-        contactor = config.contactor
-        self._aux_pin = None
-        if contactor.feedback_pin is not None:
-            self._aux_pin = factory.pin(contactor.feedback_pin)
-        self._watch(factory, contactor.pin, self._contactor_output)
-        _drive(self._proximity_pin, config.proximity_active, False)
-        self._show_latch()
-        self._show_aux(closed=False)
+        super().__init__(factory, rig, loop)
+        self._active = config.proximity_active
+        self._pin = factory.pin(config.pins[PROXIMITY])
+        self.set(present=False)
 
-    def _watch(self, factory: MockFactory, pin: int, handler: Callable[[bool], None]) -> None:
-        def on_level(on: bool) -> None:
-            if not self._closed:
-                call_on_loop(self._loop, handler, on)
-
-        watched = factory.pin(pin, pin_class=_WatchedPin, on_level=on_level)
-        if not isinstance(watched, _WatchedPin):
-            raise RuntimeError(f"GPIO{pin} was claimed before the bench rig was built")
-
-    # -- lock -----------------------------------------------------------------------------------
-
-    def _lock_output(self, name: str) -> Callable[[bool], None]:
-        """What holding this output on for the travel time does to the latch."""
-        lock = self._config.lock
-        push_push = lock.kind is LockKind.SOLENOID and lock.unlock_pin is None
-        # The latch position a full pulse leads to; None: the other one (push-push coil).
-        towards = None if push_push else name == "lock_pin"
-
-        def on_level(on: bool) -> None:
-            self._cancel(name)
-            if on:
-                self._timers[name] = self._loop.call_later(
-                    self._rig.lock_travel_time, self._travel_done, towards
-                )
-
-        return on_level
-
-    def _travel_done(self, towards: bool | None) -> None:
-        if self.fault is not RigFault.LOCK_STUCK:
-            self.latch_engaged = not self.latch_engaged if towards is None else towards
-            self._show_latch()
-
-    def _show_latch(self) -> None:
-        if self._feedback_pin is not None:
-            reads_engaged = self.latch_engaged and self.fault is not RigFault.FEEDBACK_BROKEN
-            _drive(self._feedback_pin, self._config.lock.feedback_active, reads_engaged)
-
-    # -- contactor ------------------------------------------------------------------------------
-
-    def _contactor_output(self, on: bool) -> None:
-        now = self._loop.time()
-        if on and not self._contactor_on:
-            self._closed_since = now
-            if self.fault is RigFault.CONTACTOR_WELDED:
-                self._welded = True
-        elif not on and self._contactor_on:
-            self._energy_wh += (now - self._closed_since) * self._rig.power_w / 3600
-        self._contactor_on = on
-        self._cancel("aux")
-        self._timers["aux"] = self._loop.call_later(
-            self._rig.contactor_delay, lambda: self._show_aux(closed=on)
-        )
-
-    def _show_aux(self, *, closed: bool) -> None:
-        if self._aux_pin is not None:
-            _drive(self._aux_pin, self._config.contactor.feedback_active, closed or self._welded)
-
-    def energy_wh(self) -> float:
-        running = self._loop.time() - self._closed_since if self._contactor_on else 0.0
-        return self._energy_wh + running * self._rig.power_w / 3600
-
-    def power_w(self) -> float:
-        """What the simulated vehicle draws: ``power_w`` while the contactor output is on."""
-        return self._rig.power_w if self._contactor_on else 0.0
-
-    # -- the hands of the tester ------------------------------------------------------------------
-
-    def set_cable(self, present: bool) -> None:
-        _drive(self._proximity_pin, self._config.proximity_active, present)
+    def set(self, *, present: bool) -> None:
+        _drive(self._pin, self._active, present)
 
     def bounce(self, present: bool, edges: int) -> None:
         """A rattling plug: the proximity input flips `edges` times, ending at `present`."""
         for edge in range(edges):
-            self.set_cable(present if (edges - edge) % 2 == 1 else not present)
+            self.set(present=present if (edges - edge) % 2 == 1 else not present)
+
+
+class _Latch(_Simulator):
+    """The lock: its latch moves only when a drive output is held on for the travel time; the
+    feedback switch reports it."""
+
+    def __init__(
+        self,
+        factory: MockFactory,
+        config: ConnectorConfig,
+        rig: RigConfig,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(factory, rig, loop)
+        lock = config.lock
+        self._active = lock.feedback_active
+        self._push_push = lock.kind is LockKind.SOLENOID and lock.unlock_pin is None
+        self.engaged = False
+        self._fault = RigFault.NONE
+        pins = config.pins
+        self._feedback_pin = factory.pin(pins[LOCK_FEEDBACK], pin_class=UnreadablePin)
+        for role in (LOCK_DRIVE, UNLOCK_DRIVE):
+            if role in pins:
+                self._watch(pins[role], self._drive_output(role))
+        self._show()
+
+    def _drive_output(self, role: str) -> Callable[[bool], None]:
+        """What holding this output on for the travel time does to the latch."""
+        # The latch position a full pulse leads to; None: the other one (push-push coil).
+        towards = None if self._push_push else role == LOCK_DRIVE
+
+        def on_level(on: bool) -> None:
+            self._cancel(role)
+            if on:
+                self._later(role, self._rig.lock_travel_time, lambda: self._travel_done(towards))
+
+        return on_level
+
+    def _travel_done(self, towards: bool | None) -> None:
+        if self._fault is not RigFault.LOCK_STUCK:
+            self.engaged = not self.engaged if towards is None else towards
+            self._show()
+
+    def _show(self) -> None:
+        reads_engaged = self.engaged and self._fault is not RigFault.FEEDBACK_BROKEN
+        _drive(self._feedback_pin, self._active, reads_engaged)
+
+    def set_fault(self, fault: RigFault) -> None:
+        self._fault = fault
+        self._feedback_pin.failing = fault is RigFault.FEEDBACK_UNREADABLE
+        self._show()
+
+
+class _Contactor(_Simulator):
+    """The contactor: the aux contact follows the output after ``contactor_delay``, unless
+    welded, and the vehicle draws ``power_w`` while the output is on."""
+
+    def __init__(
+        self,
+        factory: MockFactory,
+        config: ConnectorConfig,
+        rig: RigConfig,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(factory, rig, loop)
+        self._active = config.contactor.feedback_active
+        self._welded = False
+        self._weld_next = False
+        self._on = False
+        self._closed_since = 0.0
+        self._energy_wh = 0.0
+        #: Called after the output switched (the simulated meter reads then).
+        self.on_output: list[Callable[[], None]] = []
+        pins = config.pins
+        self._aux_pin = factory.pin(pins[CONTACTOR_AUX]) if CONTACTOR_AUX in pins else None
+        self._watch(pins[CONTACTOR], self._output)
+        self._show_aux(closed=False)
+
+    def _output(self, on: bool) -> None:
+        now = self._loop.time()
+        if on and not self._on:
+            self._closed_since = now
+            if self._weld_next:
+                self._welded = True
+        elif not on and self._on:
+            self._energy_wh += (now - self._closed_since) * self._rig.power_w / 3600
+        self._on = on
+        for listener in self.on_output:
+            listener()
+        self._later("aux", self._rig.contactor_delay, lambda: self._show_aux(closed=on))
+
+    def _show_aux(self, *, closed: bool) -> None:
+        if self._aux_pin is not None:
+            _drive(self._aux_pin, self._active, closed or self._welded)
+
+    def energy_wh(self) -> float:
+        running = self._loop.time() - self._closed_since if self._on else 0.0
+        return self._energy_wh + running * self._rig.power_w / 3600
+
+    def power_w(self) -> float:
+        """What the simulated vehicle draws: ``power_w`` while the contactor output is on."""
+        return self._rig.power_w if self._on else 0.0
+
+    def set_fault(self, fault: RigFault) -> None:
+        self._weld_next = fault is RigFault.CONTACTOR_WELDED
+        if self._weld_next:
+            self._welded = self._welded or self._on
+        elif self._welded:
+            self._welded = False
+            self._cancel("aux")
+            self._show_aux(closed=self._on)
+
+
+class _Connector:
+    """One connector's world: a simulator for each of its parts, attached by pin role."""
+
+    def __init__(
+        self,
+        factory: MockFactory,
+        config: ConnectorConfig,
+        rig: RigConfig,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.fault = RigFault.NONE
+        self.cable = _Cable(factory, config, rig, loop)
+        self.latch = _Latch(factory, config, rig, loop) if LOCK_FEEDBACK in config.pins else None
+        self.contactor = _Contactor(factory, config, rig, loop)
+
+    @property
+    def parts(self) -> list[_Simulator]:
+        return [self.cable, *([] if self.latch is None else [self.latch]), self.contactor]
 
     def set_fault(self, fault: RigFault) -> None:
         """One fault at a time: setting one (or ``none``) heals the others; the inputs re-sync."""
         self.fault = fault
-        if self._feedback_pin is not None:
-            self._feedback_pin.failing = fault is RigFault.FEEDBACK_UNREADABLE
-        if fault is RigFault.CONTACTOR_WELDED:
-            self._welded = self._welded or self._contactor_on
-        elif self._welded:
-            self._welded = False
-            self._cancel("aux")
-            self._show_aux(closed=self._contactor_on)
-        self._show_latch()
-
-    def _cancel(self, name: str) -> None:
-        timer = self._timers.pop(name, None)
-        if timer is not None:
-            timer.cancel()
+        for part in self.parts:
+            part.set_fault(fault)
 
     def close(self) -> None:
-        self._closed = True
-        for name in list(self._timers):
-            self._cancel(name)
+        for part in self.parts:
+            part.close()
 
 
-class _Meter:
-    """The energy register and the active power of one connector of the rig."""
+class SimulatedMeter(PolledMeter):
+    """The energy register and the active power of one connector of the rig.
 
-    def __init__(self, connector: _Connector) -> None:
-        self._connector = connector
+    Taking a reading is arithmetic, no I/O. It is taken whenever the contactor output switches,
+    so that the power read between two polls is the power drawn; and polled only while energy
+    flows, since an idle register cannot move (a fleet of idle stations stays idle).
+    """
 
-    @property
-    def measurands(self) -> frozenset[str]:
-        return frozenset({ENERGY_REGISTER, POWER})
+    def __init__(self, contactor: _Contactor, poll_interval: float) -> None:
+        super().__init__(frozenset({ENERGY_REGISTER, POWER}), poll_interval)
+        self._contactor = contactor
+        self._started = False
+        contactor.on_output.append(self._switched)
+        self._take()
 
-    def read_wh(self) -> int:
-        return int(self._connector.energy_wh())
+    def _readings(self) -> list[Reading]:
+        return [
+            Reading(ENERGY_REGISTER, int(self._contactor.energy_wh()), "Wh"),
+            Reading(POWER, self._contactor.power_w(), "W"),
+        ]
 
-    def read(self, measurands: Iterable[str]) -> list[Reading]:
-        readings = []
-        for measurand in measurands:
-            if measurand == ENERGY_REGISTER:
-                readings.append(Reading(measurand, self.read_wh(), "Wh"))
-            elif measurand == POWER:
-                readings.append(Reading(measurand, self._connector.power_w(), "W"))
-        return readings
+    def _take(self) -> None:
+        self._keep(self._readings())
+
+    async def _measure(self) -> list[Reading]:
+        return self._readings()
+
+    def start(self) -> None:
+        self._started = True
+        self._follow_the_output()
+
+    def _switched(self) -> None:
+        self._take()
+        self._follow_the_output()
+
+    def _follow_the_output(self) -> None:
+        if self._started and self._contactor.power_w() > 0:
+            super().start()
+        else:
+            super().close()  # stops polling
+
+    def close(self) -> None:
+        self._started = False
+        super().close()
+        if self._switched in self._contactor.on_output:
+            self._contactor.on_output.remove(self._switched)
 
 
 class BenchRig:
@@ -251,14 +355,14 @@ class BenchRig:
         return self._connectors[connector_id - 1]
 
     def plug(self, connector_id: int) -> None:
-        self._connector(connector_id).set_cable(True)
+        self._connector(connector_id).cable.set(present=True)
 
     def unplug(self, connector_id: int) -> None:
-        self._connector(connector_id).set_cable(False)
+        self._connector(connector_id).cable.set(present=False)
 
     def bounce(self, connector_id: int, *, present: bool, edges: int = 7) -> None:
         """Contact bounce on the proximity input, settling at `present`."""
-        self._connector(connector_id).bounce(present, edges)
+        self._connector(connector_id).cable.bounce(present, edges)
 
     def set_fault(self, connector_id: int, fault: RigFault) -> None:
         self._connector(connector_id).set_fault(fault)
@@ -268,11 +372,12 @@ class BenchRig:
 
     def lock_engaged(self, connector_id: int) -> bool:
         """The physical latch, whatever the feedback wire says."""
-        return self._connector(connector_id).latch_engaged
+        latch = self._connector(connector_id).latch
+        return latch is not None and latch.engaged
 
-    def meter(self, connector_id: int) -> EnergyMeter:
+    def meter(self, connector_id: int, *, poll_interval: float = 1.0) -> SimulatedMeter:
         """Counts (and draws ``power_w``) while the contactor output is on."""
-        return _Meter(self._connector(connector_id))
+        return SimulatedMeter(self._connector(connector_id).contactor, poll_interval)
 
     def close(self) -> None:
         for connector in self._connectors:

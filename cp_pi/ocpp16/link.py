@@ -236,7 +236,7 @@ class Link:
         while not receiver.done():
             try:
                 result = await session.send_call("BootNotification", self.cp.boot_info)
-            except (CallError, TimeoutError) as error:
+            except (CallError, TimeoutError, ConnectionError) as error:
                 log.warning("BootNotification failed: %s", error)
                 interval = 30
             else:

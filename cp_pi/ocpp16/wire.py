@@ -7,31 +7,13 @@ import binascii
 import json
 import logging
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from ocpp.messages import Call
-from ocpp.routing import after as _untyped_after
-from ocpp.routing import on as _untyped_on
-from ocpp.v16.enums import Action
 from websockets.frames import Frame
 
 CALL = 2
-
-Handler = TypeVar("Handler", bound=Callable[..., Any])
-
-
-def on(action: Action) -> Callable[[Handler], Handler]:
-    """`ocpp.routing.on` with a type: the package ships no type information."""
-    decorator: Callable[[Handler], Handler] = _untyped_on(action)
-    return decorator
-
-
-def after(action: Action) -> Callable[[Handler], Handler]:
-    """`ocpp.routing.after` with a type: runs once the CALLRESULT is sent."""
-    decorator: Callable[[Handler], Handler] = _untyped_after(action)
-    return decorator
 
 
 def utc_now() -> str:

@@ -1,7 +1,8 @@
 """The charge point: its connectors, their statuses, and what it does when the hardware changes.
 
 It composes the rest: :class:`~cp_pi.station.transactions.Transactions` starts and stops charging,
-:class:`~cp_pi.station.requests.CsmsRequests` answers the central system, and every CALL the charge
+:class:`~cp_pi.station.requests.CsmsRequests` answers the central system (the OCPP session calls
+its handlers directly, through :attr:`ChargePoint.requests`), and every CALL the charge
 point makes goes out through the outbox. Status notifications are not sent by the sequences
 themselves: after anything changes, :meth:`ChargePoint.refresh` derives each connector's status
 from the facts and sends those that differ from what the central system last heard. A sequence in
@@ -16,9 +17,10 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
+from ocpp.v16.enums import Reason
+
 from cp_pi.core.reading import ConnectorReading, LockPosition
 from cp_pi.core.status import ErrorCode, Status, charge_point_status, status_info
-from cp_pi.core.unlock import UnlockStatus
 from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.clock import Clock
 from cp_pi.station.configuration import ConfigurationKeys
@@ -26,7 +28,7 @@ from cp_pi.station.connector import Connector
 from cp_pi.station.healing import LockHealing
 from cp_pi.station.metering import Metering
 from cp_pi.station.outbox import Outbox, RetryPolicy
-from cp_pi.station.requests import CsmsRequests
+from cp_pi.station.requests import Availability, CsmsRequests
 from cp_pi.station.transactions import Transactions
 from cp_pi.store import Store
 from cp_pi.tasks import cancel_and_wait
@@ -74,9 +76,11 @@ class ChargePoint:
                     self.configuration.get_int("TransactionMessageRetryInterval")
                 ),
             ),
+            wall=self.clock.now,
+            timer=self.clock.timer,
         )
         availability = store.settings("availability")
-        self.operative = availability.get("0", "Operative") == "Operative"
+        self.availability = Availability(availability.get("0", "Operative") == "Operative")
         for connector in self.connectors.values():
             connector.operative = availability.get(str(connector.id), "Operative") == "Operative"
             connector.cable_seen = connector.hardware.cable_present
@@ -109,10 +113,28 @@ class ChargePoint:
             supervise=self._supervise,
         )
         self.outbox.on_answer = self._transactions.on_answer
-        self._requests = CsmsRequests(
-            self, transactions=self._transactions, metering=self.metering, spawn=self._spawn
+        #: The handlers of the central system's requests, one ``@on`` method each.
+        self.requests = CsmsRequests(
+            connectors=self.connectors,
+            availability=self.availability,
+            configuration=self.configuration,
+            authorization_cache=self.authorization_cache,
+            outbox=self.outbox,
+            store=store,
+            transactions=self._transactions,
+            metering=self.metering,
+            boot_info=boot_info,
+            send_status=lambda cid: self.send_status(cid, self.status_of(cid)),
+            refresh=self.refresh,
+            reboot=self.reboot_requested.set,
+            spawn=self._spawn,
         )
         self._healing = LockHealing(refresh=self.refresh, spawn=self._spawn)
+
+    @property
+    def operative(self) -> bool:
+        """Whether the charge point as a whole (connector 0) is operative."""
+        return self.availability.operative
 
     # -- observation ---------------------------------------------------------------------------
 
@@ -246,7 +268,7 @@ class ChargePoint:
                 reading,
                 connector.transaction.name,
             )
-            self._spawn(self._transactions.stop(connector, "Other", unlock=False))
+            self._spawn(self._transactions.stop(connector, Reason.other, unlock=False))
 
     async def _supervise(self, connector: Connector) -> None:
         """While energy flows, look every second for a trip the hardware made while a sequence
@@ -263,7 +285,7 @@ class ChargePoint:
         if tx.deauthorized or self.configuration.get_bool("StopTransactionOnEVSideDisconnect"):
             unlock = self.configuration.get_bool("UnlockConnectorOnEVSideDisconnect")
             connector.held_for_owner = not unlock
-            self._spawn(self._transactions.stop(connector, "EVDisconnected", unlock=unlock))
+            self._spawn(self._transactions.stop(connector, Reason.ev_disconnected, unlock=unlock))
         else:
             self._spawn(self._transactions.suspend(connector))
 
@@ -276,7 +298,7 @@ class ChargePoint:
         tx = connector.transaction
         if tx is not None:
             if tx.id_tag == id_tag:
-                self._spawn(self._transactions.stop(connector, "Local", id_tag=id_tag))
+                self._spawn(self._transactions.stop(connector, Reason.local, id_tag=id_tag))
             elif tx.parent_id_tag is not None:
                 self._spawn(self._transactions.stop_for_group(connector, tx, id_tag))
             else:
@@ -302,26 +324,6 @@ class ChargePoint:
             if connector.transaction is None:
                 await connector.hardware.unlock()
         self.refresh()
-
-    # -- requests from the central system (the OCPP session's entry points) -------------------
-
-    async def unlock_connector(self, connector_id: int) -> UnlockStatus:
-        return await self._requests.unlock_connector(connector_id)
-
-    def remote_start(self, id_tag: str, connector_id: int | None) -> str:
-        return self._requests.remote_start(id_tag, connector_id)
-
-    def remote_stop(self, transaction_id: int) -> str:
-        return self._requests.remote_stop(transaction_id)
-
-    def change_availability(self, connector_id: int, kind: str) -> str:
-        return self._requests.change_availability(connector_id, kind)
-
-    def reset(self, kind: str) -> str:
-        return self._requests.reset(kind)
-
-    def trigger_message(self, requested: str, connector_id: int | None) -> str:
-        return self._requests.trigger_message(requested, connector_id)
 
     # -- state for the bench -------------------------------------------------------------------
 

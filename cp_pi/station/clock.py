@@ -7,6 +7,8 @@ Two rules from OCPP 1.6 and from the field:
   ``currentTime`` of the central system's BootNotification and Heartbeat answers; this clock does
   so whenever the kernel says the system clock is not synchronised, by keeping an offset. The
   system clock itself is never set.
+* Waits that must not depend on the wall clock (a retry of a transaction message) are timed by a
+  :class:`Timer`: the event loop's clock, or one a test moves by hand.
 * A clock stepped backwards (NTP correcting a wrong guess, an operator) must not make a
   StopTransaction older than its StartTransaction: the time given out never goes backwards. After
   a backward step it runs on from the last timestamp at the monotonic clock's pace until the
@@ -15,11 +17,13 @@ Two rules from OCPP 1.6 and from the field:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from cp_pi.core.metering import timestamp
 
@@ -55,6 +59,28 @@ def _kernel_clock_state() -> Callable[[], int] | None:
     return state
 
 
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Timer(Protocol):
+    """Monotonic seconds, and a callback at one of them (what the event loop offers)."""
+
+    def time(self) -> float: ...
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> Cancellable: ...
+
+
+class LoopTimer:
+    """The running event loop's clock (``time.monotonic``) and its timers."""
+
+    def time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> Cancellable:
+        return asyncio.get_running_loop().call_at(when, callback)
+
+
 class Clock:
     """Wall time for OCPP timestamps, corrected from the central system and never going back."""
 
@@ -64,7 +90,10 @@ class Clock:
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         synchronised: Callable[[], bool] = system_clock_synchronised,
+        timer: Timer | None = None,
     ) -> None:
+        #: Times the charge point's retries.
+        self.timer: Timer = timer or LoopTimer()
         self._wall = wall
         self._monotonic = monotonic
         self._synchronised = synchronised

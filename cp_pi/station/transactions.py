@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+from ocpp.v16.enums import Reason
+
 from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.clock import Clock
 from cp_pi.station.configuration import ConfigurationKeys
@@ -164,6 +166,7 @@ class Transactions:
                     "connector %d: cable removed as the lock engaged: no transaction", connector.id
                 )
                 return False  # the empty socket's lock is released once the sequence is over
+        await connector.meter.refresh()  # the register at this moment, not at the last poll
         meter_start = connector.meter.read_wh()
         tx = Transaction(
             ref=uuid.uuid4().hex,
@@ -188,20 +191,20 @@ class Transactions:
         connector.transaction = tx
         connector.finishing = False
         log.info("connector %d: %s started for %s", connector.id, tx.name, id_tag)
-        closed = await hardware.close_contactor()
+        closed = (await hardware.close_contactor()).ok
         if not hardware.cable_in:
             log.warning(
                 "connector %d: cable removed as the contactor closed: stopping %s",
                 connector.id,
                 tx.name,
             )
-            await self.finish_locked(connector, "EVDisconnected")
+            await self.finish_locked(connector, Reason.ev_disconnected)
             return False
         if not closed:
             log.error(
                 "connector %d: contactor did not confirm closing; ending %s", connector.id, tx.name
             )
-            await self.finish_locked(connector, "Other")
+            await self.finish_locked(connector, Reason.other)
             return False
         tx.watchers = [
             asyncio.create_task(self._metering.follow(connector, tx)),
@@ -219,10 +222,15 @@ class Transactions:
             log.info("connector %d: tag %s is not of the transaction's group", connector.id, id_tag)
             return
         if connector.transaction is tx:
-            await self.stop(connector, "Local", id_tag=id_tag)
+            await self.stop(connector, Reason.local, id_tag=id_tag)
 
     async def stop(
-        self, connector: Connector, reason: str, *, id_tag: str | None = None, unlock: bool = True
+        self,
+        connector: Connector,
+        reason: Reason,
+        *,
+        id_tag: str | None = None,
+        unlock: bool = True,
     ) -> None:
         """Open the contactor, record StopTransaction, then release the cable."""
         async with connector.busy:
@@ -232,13 +240,13 @@ class Transactions:
         self._refresh()
 
     async def finish_locked(
-        self, connector: Connector, reason: str, *, id_tag: str | None = None
+        self, connector: Connector, reason: Reason, *, id_tag: str | None = None
     ) -> bool:
         """End the running transaction; True when the contactor is confirmed open.
 
         The caller holds the connector's ``busy`` lock.
         """
-        opened = await connector.hardware.open_contactor()
+        opened = (await connector.hardware.open_contactor()).ok
         if not opened:
             log.error("connector %d: contactor did not confirm opening (welded?)", connector.id)
         tx = connector.transaction
@@ -246,6 +254,7 @@ class Transactions:
             return opened
         for watcher in tx.watchers:
             watcher.cancel()
+        await connector.meter.refresh()
         meter_stop = connector.meter.read_wh()
         payload: dict[str, Any] = {
             "transactionId": (
@@ -294,7 +303,7 @@ class Transactions:
                 ),
                 "meterStop": meter_stop,
                 "timestamp": self._clock.timestamp(),
-                "reason": "PowerLoss",
+                "reason": Reason.power_loss,
             }
             self._end_and_queue_stop(record.ref, payload)
             log.warning(
@@ -357,7 +366,7 @@ class Transactions:
                 if info is None or info.get("status") == "Accepted":
                     return
                 if self._configuration.get_bool("StopTransactionOnInvalidId"):
-                    self._spawn(self.stop(connector, "DeAuthorized"))
+                    self._spawn(self.stop(connector, Reason.de_authorized))
                 else:
                     log.warning(
                         "connector %d: %s is %s; energy stopped, the transaction stays open",

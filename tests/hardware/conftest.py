@@ -11,7 +11,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from cp_pi.config import ConnectorConfig
-from cp_pi.hardware.connector import ConnectorHardware
+from cp_pi.hardware.parts import build_connector
 from cp_pi.hardware.rig import BenchRig
 
 from .helpers import RIG, Bench, BenchMaker, connector
@@ -41,9 +41,11 @@ async def make_bench(factory: Any) -> AsyncIterator[BenchMaker]:
             def changed(number: int = number) -> None:
                 bench.changes.put_nowait((number, threading.get_ident()))
 
-            bench.connectors.append(
-                ConnectorHardware(number, config, pin_factory=factory, loop=loop, on_change=changed)
+            hardware = build_connector(
+                number, config, pin_factory=factory, loop=loop, rig=bench.rig
             )
+            hardware.on_change = changed
+            bench.connectors.append(hardware)
         return bench
 
     yield make

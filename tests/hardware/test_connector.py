@@ -24,7 +24,7 @@ async def plugged(bench: Bench, number: int = 1) -> None:
 async def locked_and_charging(bench: Bench) -> None:
     await plugged(bench)
     assert (await bench.hw.lock()).ok
-    assert await bench.hw.close_contactor()
+    assert (await bench.hw.close_contactor()).ok
 
 
 async def test_a_whole_session_keeps_a_good_connection(bench: Bench) -> None:
@@ -32,7 +32,7 @@ async def test_a_whole_session_keeps_a_good_connection(bench: Bench) -> None:
 
     await locked_and_charging(bench)
     assert hw.reading() is ConnectorReading.GOOD_CONNECTION
-    assert await hw.open_contactor()
+    assert (await hw.open_contactor()).ok
     result = await hw.unlock()
 
     assert result.outcome is LockOutcome.UNLOCKED
@@ -53,7 +53,7 @@ async def test_unlock_is_refused_while_the_contactor_is_closed(bench: Bench) -> 
 
 
 async def test_the_contactor_stays_open_until_the_lock_is_engaged(bench: Bench) -> None:
-    assert not await bench.hw.close_contactor()
+    assert not (await bench.hw.close_contactor()).ok
 
     assert not bench.hw.contactor_closed
     assert_never_high(bench.pin(FIRST.contactor))
@@ -68,8 +68,8 @@ async def test_the_contactor_never_closes_on_an_empty_socket(bench: Bench) -> No
     await bench.next_change()
     refused_later = await bench.hw.close_contactor()
 
-    assert not refused_at_once
-    assert not refused_later
+    assert not refused_at_once.ok
+    assert not refused_later.ok
     assert not bench.hw.contactor_closed
     assert_never_high(bench.pin(FIRST.contactor))
 
@@ -77,7 +77,7 @@ async def test_the_contactor_never_closes_on_an_empty_socket(bench: Bench) -> No
 async def test_only_the_wiring_check_closes_an_empty_socket(bench: Bench) -> None:
     assert (await bench.hw.lock()).ok
 
-    assert await bench.hw.close_contactor(empty_socket_test=True)
+    assert (await bench.hw.close_contactor(empty_socket_test=True)).ok
     assert bench.pin(FIRST.contactor).state
 
 
@@ -85,7 +85,7 @@ async def test_a_welded_contactor_keeps_the_lock_engaged(bench: Bench) -> None:
     bench.rig.set_fault(1, RigFault.CONTACTOR_WELDED)
     await locked_and_charging(bench)
 
-    assert not await bench.hw.open_contactor()
+    assert not (await bench.hw.open_contactor()).ok
     assert bench.hw.reading() is ConnectorReading.CONTACTOR_WELDED
     result = await bench.hw.unlock()
 
@@ -113,7 +113,7 @@ async def test_a_stuck_lock_is_a_lock_fault_and_blocks_charging(bench: Bench) ->
     assert result.fault is ConnectorReading.LOCK_FAILED_TO_MOVE
     assert bench.hw.reading() is ConnectorReading.LOCK_FAILED_TO_MOVE
     assert bench.hw.reading().is_lock_fault
-    assert not await bench.hw.close_contactor()
+    assert not (await bench.hw.close_contactor()).ok
 
 
 async def test_a_cable_inserted_before_start_up_is_seen(make_bench: BenchMaker) -> None:
@@ -184,7 +184,7 @@ async def test_a_fixed_cable_has_no_lock_to_drive(make_bench: BenchMaker) -> Non
     assert (result.outcome, result.attempts) == (LockOutcome.FAILED, 0)
     assert result.refused
     await plugged(bench)
-    assert await hw.close_contactor(), "nothing to lock: charging may start"
+    assert (await hw.close_contactor()).ok, "nothing to lock: charging may start"
 
 
 async def test_outputs_off_drops_everything_and_can_be_repeated(bench: Bench) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import threading
 from typing import Any
 
-from cp_pi.config import ActiveLevel
+from cp_pi.config import CONTACTOR_AUX, LOCK_FEEDBACK, PROXIMITY, ActiveLevel
 from cp_pi.core.reading import LockPosition
 from cp_pi.hardware.inputs import AuxContact, LockFeedback, ProximitySensor
 
@@ -17,11 +17,11 @@ async def test_a_plug_present_before_the_sensor_exists_is_seen(factory: Any) -> 
     factory.pin(FIRST.proximity).drive_high()
 
     sensor = ProximitySensor(
+        PROXIMITY,
         FIRST.proximity,
         ActiveLevel.HIGH,
         pin_factory=factory,
         loop=asyncio.get_running_loop(),
-        on_change=lambda: None,
     )
 
     assert sensor.cable_present
@@ -31,11 +31,9 @@ async def test_a_plug_present_before_the_sensor_exists_is_seen(factory: Any) -> 
 async def test_feedback_and_aux_contact_follow_their_active_level(factory: Any) -> None:
     loop = asyncio.get_running_loop()
     feedback = LockFeedback(
-        FIRST.feedback, ActiveLevel.LOW, pin_factory=factory, loop=loop, on_change=lambda: None
+        LOCK_FEEDBACK, FIRST.feedback, ActiveLevel.LOW, pin_factory=factory, loop=loop
     )
-    aux = AuxContact(
-        FIRST.aux, ActiveLevel.HIGH, pin_factory=factory, loop=loop, on_change=lambda: None
-    )
+    aux = AuxContact(CONTACTOR_AUX, FIRST.aux, ActiveLevel.HIGH, pin_factory=factory, loop=loop)
 
     def both_pins(high: bool) -> tuple[LockPosition, bool]:
         for pin in (factory.pin(FIRST.feedback), factory.pin(FIRST.aux)):
@@ -56,12 +54,9 @@ async def test_a_change_on_the_driver_thread_is_reported_on_the_loop_thread(fact
     loop = asyncio.get_running_loop()
     reported: asyncio.Future[int] = loop.create_future()
     sensor = ProximitySensor(
-        FIRST.proximity,
-        ActiveLevel.HIGH,
-        pin_factory=factory,
-        loop=loop,
-        on_change=lambda: reported.set_result(threading.get_ident()),
+        PROXIMITY, FIRST.proximity, ActiveLevel.HIGH, pin_factory=factory, loop=loop
     )
+    sensor.on_change = lambda: reported.set_result(threading.get_ident())
     driver = threading.Thread(target=factory.pin(FIRST.proximity).drive_high)
 
     driver.start()

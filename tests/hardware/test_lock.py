@@ -12,7 +12,8 @@ import pytest
 from cp_pi.config import MAX_DRIVE_TIME, ConnectorConfig, LockConfig, LockKind
 from cp_pi.core.reading import ConnectorReading, LockOutcome, LockPosition
 from cp_pi.hardware.inputs import LockFeedback
-from cp_pi.hardware.lock import LockActuator, make_lock
+from cp_pi.hardware.lock import LockActuator
+from cp_pi.hardware.parts import build_lock
 from cp_pi.hardware.rig import BenchRig, RigFault
 
 from .helpers import DRIVE, FIRST, PAUSE, RETRIES, RIG, connector
@@ -38,16 +39,9 @@ async def lock_bench(factory: Any) -> AsyncIterator[Callable[..., LockBench]]:
         config = config or connector()
         loop = asyncio.get_running_loop()
         rig = BenchRig(factory, [config], RIG, loop=loop)
-        assert config.lock.feedback_pin is not None
-        feedback = LockFeedback(
-            config.lock.feedback_pin,
-            config.lock.feedback_active,
-            pin_factory=factory,
-            loop=loop,
-            on_change=lambda: None,
-        )
-        actuator = make_lock(1, config.lock, feedback, pin_factory=factory)
-        built.append((rig, feedback, actuator))
+        actuator = build_lock(1, config, pin_factory=factory, loop=loop)
+        assert actuator is not None
+        built.append((rig, actuator.feedback, actuator))
         return LockBench(rig, actuator, factory.pin(FIRST.lock), factory.pin(FIRST.unlock))
 
     yield make

@@ -110,9 +110,9 @@ async def test_energy_flows_only_while_the_contactor_is_closed(bench: Bench) -> 
     assert meter.read_wh() == 0
 
     closing = loop.time()
-    assert await bench.hw.close_contactor()
+    assert (await bench.hw.close_contactor()).ok
     await asyncio.sleep(0.05)
-    assert await bench.hw.open_contactor()
+    assert (await bench.hw.open_contactor()).ok
     closed_at_most = loop.time() - closing
     charged = meter.read_wh()
 
@@ -128,9 +128,9 @@ async def test_the_meter_reports_power_only_while_the_contactor_is_closed(bench:
     assert (await bench.hw.lock()).ok
     assert meter.read([POWER, "Voltage"]) == [Reading(POWER, 0, "W")]
 
-    assert await bench.hw.close_contactor()
+    assert (await bench.hw.close_contactor()).ok
     (power, energy) = meter.read([POWER, ENERGY_REGISTER])
     assert power == Reading(POWER, POWER_W, "W")
     assert energy == Reading(ENERGY_REGISTER, meter.read_wh(), "Wh")
-    assert await bench.hw.open_contactor()
+    assert (await bench.hw.open_contactor()).ok
     assert meter.read([POWER]) == [Reading(POWER, 0, "W")]

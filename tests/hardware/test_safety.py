@@ -12,8 +12,11 @@ import textwrap
 from typing import Any
 
 import pytest
+from gpiozero.exc import PinError
+from gpiozero.pins.mock import MockPin
 
 from cp_pi.hardware import safety
+from cp_pi.hardware.parts import build_connector
 
 from .helpers import FIRST, SECOND, BenchMaker, Pins, connector
 
@@ -29,7 +32,7 @@ async def test_sigterm_leaves_every_output_low(make_bench: BenchMaker) -> None:
     while not charging.cable_present:
         await bench.next_change()
     assert (await charging.lock()).ok
-    assert await charging.close_contactor()
+    assert (await charging.close_contactor()).ok
     drive = asyncio.create_task(locking.lock())
     await asyncio.sleep(0)  # the drive runs up to its pulse
     assert bench.pin(FIRST.contactor).state
@@ -62,7 +65,7 @@ def test_outputs_go_low_at_interpreter_exit() -> None:
         import asyncio
         from gpiozero.pins.mock import MockFactory, MockPin
         from cp_pi.config import ConnectorConfig, ContactorConfig, LockConfig, LockKind
-        from cp_pi.hardware.connector import ConnectorHardware
+        from cp_pi.hardware.parts import build_connector
 
         class Reporting(MockPin):
             def _change_state(self, value):
@@ -80,10 +83,10 @@ def test_outputs_go_low_at_interpreter_exit() -> None:
         )
 
         async def main():
-            hardware = ConnectorHardware(
+            hardware = build_connector(
                 1, config, pin_factory=factory, loop=asyncio.get_running_loop()
             )
-            assert await hardware.close_contactor()
+            assert (await hardware.close_contactor()).ok
 
         asyncio.run(main())
         print("exiting", flush=True)
@@ -113,3 +116,34 @@ async def test_all_outputs_off_can_run_twice_and_skips_closed_devices(
     for device in (live, gone):
         safety.unregister(device)
     live.close()
+
+
+class StuckPin(MockPin):  # type: ignore[misc]  # gpiozero ships no type information
+    """An output pin whose driver stops answering, as one does when the chip goes away."""
+
+    failing = False
+
+    def _change_state(self, value: Any) -> bool:
+        if self.failing:
+            raise PinError(f"{self.info.name}: simulated write failure")
+        changed: bool = super()._change_state(value)
+        return changed
+
+
+async def test_an_output_that_cannot_be_switched_off_is_named_by_its_wire_and_the_rest_go_low(
+    factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    stuck = factory.pin(FIRST.contactor, pin_class=StuckPin)
+    hardware = build_connector(1, connector(), pin_factory=factory, loop=asyncio.get_running_loop())
+    factory.pin(FIRST.lock).state = True  # a coil left on
+    stuck.failing = True
+    try:
+        safety.all_outputs_off()
+    finally:
+        stuck.failing = False
+        hardware.close()
+
+    assert not factory.pin(FIRST.lock).state
+    assert [r.getMessage() for r in caplog.records if r.name == "cp_pi.hardware"] == [
+        f"could not switch off output contactor.pin (GPIO{FIRST.contactor})"
+    ]

@@ -16,7 +16,7 @@ from .pins import pulses
 async def charging(bench: Bench) -> None:
     bench.rig.plug(1)
     assert (await bench.hw.lock()).ok
-    assert await bench.hw.close_contactor()
+    assert (await bench.hw.close_contactor()).ok
 
 
 def contactor_pulses(bench: Bench) -> list[tuple[float, float]]:
@@ -94,7 +94,7 @@ async def test_a_sane_reading_never_trips_and_a_new_close_forgets_the_last_trip(
     assert bench.hw.tripped is ConnectorReading.LOCK_UNEXPECTEDLY_OPEN
 
     bench.rig.set_fault(1, RigFault.NONE)
-    assert await bench.hw.close_contactor()
+    assert (await bench.hw.close_contactor()).ok
 
     assert bench.hw.tripped is None
     assert bench.pin(FIRST.contactor).state

@@ -261,7 +261,7 @@ async def test_pings_from_a_peer_that_never_reads_do_not_pile_up_pongs(tmp_path:
         await settled(lambda: csms_side.transport.get_write_buffer_size() == 0)
         for _ in range(20):  # let the charge point read what it will
             await asyncio.sleep(0)
-        pongs = session_of(station)._connection.transport.get_write_buffer_size()
+        pongs = session_of(station).connection.transport.get_write_buffer_size()
         # At most one read's worth beyond the write limit (32 KiB), not 5 MB less the kernel's.
         assert pongs < 300_000
         csms_side.transport.resume_reading()

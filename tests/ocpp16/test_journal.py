@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,11 +20,13 @@ from cp_pi.config import LogConfig, load_settings
 from cp_pi.csms.server import CentralSystem
 from cp_pi.ocpp16.link import explain
 from cp_pi.ocpp16.wire import redact
+from cp_pi.station.clock import Clock
 from tests.conftest import CP_ID, StationFactory, fast_settings
 from tests.ocpp16.helpers import LogWatch, until
 from tests.ocpp16.test_link import csms_outage
 
 NEW_KEY = "fedcba9876543210fedcba98"
+TEN_YEARS = 10 * 365 * 24 * 3600.0
 
 
 async def test_an_offline_transaction_is_named_by_its_ref_then_its_id_and_its_delivery_told(
@@ -54,6 +57,31 @@ async def test_an_offline_transaction_is_named_by_its_ref_then_its_id_and_its_de
     (delivered,) = [line for line in lines if line.startswith("delivered")]
     assert re.fullmatch(
         rf"delivered {queued} queued transaction messages; the oldest had waited \d+ s", delivered
+    )
+
+
+async def test_the_oldest_wait_is_told_on_the_clock_the_messages_were_stamped_with(
+    tmp_path: Path, csms: CentralSystem, log_watch: LogWatch
+) -> None:
+    # The charge point's clock is ten years off the system's: its messages carry its time, and
+    # how long the oldest waited is measured on that same clock, not on the system's.
+    clock = Clock(wall=lambda: time.time() - TEN_YEARS, synchronised=lambda: True)
+    settings = fast_settings(tmp_path / "data", csms.url)
+    async with running_station(settings, response_timeout=5, clock=clock) as station:
+        await until(station, lambda: station.charge_point.csms_connected)
+        assert station.rig is not None
+        await csms.change_configuration(CP_ID, "AllowOfflineTxForUnknownId", "true")
+        await csms_outage(station, csms)
+        station.rig.plug(1)
+        station.charge_point.swipe(1, "OFFLINE")
+        await until(station, lambda: station.connectors[1].transaction is not None)
+        station.charge_point.swipe(1, "OFFLINE")
+        await until(station, lambda: station.connectors[1].transaction is None)
+        await csms.start()
+        await log_watch.seen("delivered")
+    (delivered,) = [line for line in log_watch.lines if line.startswith("delivered")]
+    assert re.fullmatch(
+        r"delivered 2 queued transaction messages; the oldest had waited \d+ s", delivered
     )
 
 
