@@ -252,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_csms(args.host, args.port, args.tags), port_flag="--port", host_flag="--host"
         )
     if args.command == "fleet":
-        from cp_pi.fleet import FleetOptionsError, run_fleet
+        from cp_pi.commands.fleet import FleetOptionsError, run_fleet
 
         _logging("WARNING")
         try:
@@ -277,21 +277,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_status(args.data_dir, args.config, as_json=args.json)
     if args.command == "demo":
-        from cp_pi.demo import play
+        from cp_pi.commands.demo import play
 
         _logging("WARNING")
         return _until_interrupted(play())
     settings = load_settings_or_exit(args.config, _overrides(args))
     if args.command == "check-wiring":
         from cp_pi.hardware.rig import RigFault
-        from cp_pi.wiring_check import run_check_wiring
+        from cp_pi.wiring.check import run_check_wiring
 
         _logging("WARNING")
         fault = RigFault(args.fault) if args.fault else None
         return run_check_wiring(settings, assume_yes=args.yes, fault=fault)
     _logging(settings.log_level)
     if args.command == "bench":
-        from cp_pi.bench.command import run_bench
+        from cp_pi.commands.bench import run_bench
 
         return _serving(run_bench(settings), port_flag="--port", host_flag="--host")
     from cp_pi.app import RestartRequested, StationError, serve
@@ -326,7 +326,7 @@ def _runnable_or_exit(settings: Settings) -> None:
 def _print_settings(settings: Settings) -> None:
     """The settings in effect, then each connector's pins as the harness is built: BCM number
     and physical header pin."""
-    from cp_pi.wiring_map import board_header, pin_map_lines
+    from cp_pi.wiring.pin_map import board_header, pin_map_lines
 
     print(settings.model_dump_json(indent=2))
     header = board_header()
