@@ -279,7 +279,7 @@ def _command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             )
         )
     if args.command == "status":
-        from cp_pi.status_socket import run_status
+        from cp_pi.commands.status import run_status
 
         return run_status(args.data_dir, args.config, as_json=args.json)
     if args.command == "demo":
