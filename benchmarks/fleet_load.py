@@ -19,8 +19,8 @@ from itertools import pairwise
 from pathlib import Path
 
 from benchmarks.common import Child, CsmsWatch, Figure, median, module, ms, p99
+from cp_pi.commands.fleet import DEFAULT_RATE, charge_point_ids
 from cp_pi.csms.server import CentralSystem
-from cp_pi.fleet import DEFAULT_RATE, charge_point_ids
 
 GOAL_BOOT, GOAL_UNLOCK_P99, GOAL_HEARTBEAT_LATE = 60.0, 0.100, 1.0
 

@@ -1,5 +1,5 @@
 """`python -m cp_pi` is the same as the `cp-pi` command."""
 
-from cp_pi.cli import main
+from cp_pi.commands.cli import main
 
 raise SystemExit(main())

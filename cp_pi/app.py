@@ -21,6 +21,7 @@ from gpiozero.pins.mock import MockFactory
 from cp_pi import __version__
 from cp_pi.bench.server import BenchServer, ExtraCommand
 from cp_pi.config import ConfigError, Settings, check_runnable
+from cp_pi.errors import UserError
 from cp_pi.hardware.factory import make_pin_factory
 from cp_pi.hardware.parts import build_hardware
 from cp_pi.hardware.rig import BenchRig
@@ -46,7 +47,7 @@ frames_log = logging.getLogger("cp_pi.frames")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-class StationError(Exception):
+class StationError(UserError):
     """A setting that cannot work on this machine; the CLI shows it as one line, exit 2."""
 
 

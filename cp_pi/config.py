@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import sys
 import tomllib
 from collections.abc import Iterator, Mapping
 from enum import StrEnum
@@ -43,6 +42,8 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from cp_pi.errors import UserError, report
+
 #: Hard ceiling for one actuator drive; the lock driver caps on-time at this whatever it is given.
 MAX_DRIVE_TIME = 3.0
 
@@ -69,13 +70,17 @@ LAST_PIN = 27
 _RULES = "config_rules"
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """Everything wrong with the configuration, so an installer fixes it in one round."""
 
     def __init__(self, lines: list[str]) -> None:
         super().__init__("\n".join(lines))
         #: One line per problem: ``<key>: <reason>``.
         self.lines = lines
+
+    def report_lines(self) -> list[str]:
+        """A line per problem, each naming its key."""
+        return [f"config error: {line}" for line in self.lines]
 
 
 def _reject(problems: list[tuple[str, str]]) -> None:
@@ -707,6 +712,4 @@ def load_settings_or_exit(
 
 def exit_with(error: ConfigError) -> NoReturn:
     """Print each problem on its own line, as the command line does, and exit with status 2."""
-    for line in error.lines:
-        print(f"cp-pi: config error: {line}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(report(error))

@@ -9,8 +9,10 @@ from __future__ import annotations
 import errno
 import socket
 
+from cp_pi.errors import UserError
 
-class CannotListen(Exception):
+
+class CannotListen(UserError):
     """``host:port`` cannot be listened on; ``port_taken`` tells whether the port is the problem."""
 
     def __init__(self, host: str, port: int, error: OSError) -> None:

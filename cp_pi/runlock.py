@@ -15,10 +15,12 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from cp_pi.errors import UserError
+
 FILE_NAME = "cp-pi.lock"
 
 
-class AlreadyRunning(Exception):
+class AlreadyRunning(UserError):
     """Another process holds the lock."""
 
     def __init__(self, path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`cp-pi status`: the running charge point answers on a local socket; the command prints it.
+"""`cp-pi status`'s socket: the running charge point answers on it, `commands/status.py` asks.
 
 A unix socket rather than a port: nothing reaches it from the network, the file's mode keeps
 strangers out, and the kernel tells who is asking (SO_PEERCRED), so the service answers only
@@ -19,7 +19,6 @@ import os
 import socket
 import stat
 import struct
-import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,12 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("cp_pi.status")
 
 SOCKET_NAME = "status.sock"
-#: The systemd unit's RuntimeDirectory=, where `cp-pi status` looks first.
-SERVICE_RUNTIME_DIR = Path("/run/cp-pi")
 #: Owner and group may ask; SO_PEERCRED narrows the group to the service's own.
 SOCKET_MODE = 0o660
-#: Exit statuses of `cp-pi status`, as systemctl's: 3 not running, 4 state unknown.
-NOT_RUNNING, CANNOT_ASK = 3, 4
 ANSWER_TIMEOUT = 5.0
 
 
@@ -224,37 +219,6 @@ def ask(path: Path, timeout: float = ANSWER_TIMEOUT) -> dict[str, Any]:
     if "error" in document:
         raise CannotAsk(f"the charge point at {path} says: {document['error']}")
     return document
-
-
-def run_status(data_dir: Path | None, config: Path | None, *, as_json: bool) -> int:
-    """`cp-pi status`: 0 and the status, 3 when no charge point runs, 4 when it cannot be asked."""
-    paths = [directory / SOCKET_NAME for directory in _places(data_dir, config)]
-    for path in paths:
-        try:
-            document = ask(path)
-        except (FileNotFoundError, ConnectionRefusedError):
-            continue
-        except (CannotAsk, OSError) as error:
-            print(f"cp-pi: {error}", file=sys.stderr)
-            return CANNOT_ASK
-        print(json.dumps(document, indent=2) if as_json else render(document))
-        return 0
-    where = " or ".join(str(path) for path in paths)
-    print(f"cp-pi: the charge point is not running (nothing answers at {where})", file=sys.stderr)
-    return NOT_RUNNING
-
-
-def _places(data_dir: Path | None, config: Path | None) -> list[Path]:
-    """The given data directory; else the service's runtime directory, then the configured one."""
-    if data_dir is not None:
-        return [data_dir]
-    from cp_pi.config import ConfigError, load_settings
-
-    try:
-        configured = load_settings(config).data_dir
-    except ConfigError:  # a file only the service may read: its socket is what counts
-        return [SERVICE_RUNTIME_DIR]
-    return [SERVICE_RUNTIME_DIR, configured]
 
 
 def render(document: dict[str, Any]) -> str:

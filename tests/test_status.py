@@ -28,7 +28,7 @@ from cp_pi.status_socket import (
     public_url,
 )
 from tests.bench.helpers import bench_client
-from tests.test_cli import CP_PI
+from tests.commands.test_cli import CP_PI
 
 CP_ID = "cp-status"
 NOBODY = 65534

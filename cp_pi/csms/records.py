@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
-from cp_pi.ocpp16.errors import CALL, CALLERROR, CALLRESULT
+from cp_pi.ocpp16.frames import CALL, CALLERROR, CALLRESULT
 from cp_pi.ocpp16.wire import redact, redact_raw
 
 log = logging.getLogger("cp_pi.csms")

@@ -15,6 +15,8 @@ from pathlib import Path
 from gpiozero import Factory
 from gpiozero.pins.mock import MockFactory
 
+from cp_pi.errors import CpPiError
+
 logger = logging.getLogger("cp_pi.hardware")
 
 _HOW_TO_GET = {
@@ -25,7 +27,7 @@ _HOW_TO_GET = {
 }
 
 
-class HardwareUnavailable(Exception):
+class HardwareUnavailable(CpPiError):
     """The configured GPIO access cannot work on this machine; the message says what to do."""
 
 

@@ -9,7 +9,7 @@ Two layers, in the manner of `websockets`:
 * :class:`Peer` is the thin asyncio adapter: a receive loop over a websocket connection, a future
   per CALL of ours (several may be outstanding), handlers found by their ``@on`` marks
   (:mod:`cp_pi.ocpp16.wire`) and answered under the OCPP 1.6 error codes
-  (:mod:`cp_pi.ocpp16.errors`).
+  (:mod:`cp_pi.ocpp16.frames`).
 
 Only the `ocpp` package's public schemas and validation are used (``validate_payload``, ``Call``,
 ``CallResult``, the ``call_result`` payload classes and the case converters).
@@ -39,7 +39,7 @@ from ocpp.messages import Call, CallResult, validate_payload
 from websockets.exceptions import ConnectionClosed
 
 from cp_pi.core.routing import Route, routes
-from cp_pi.ocpp16.errors import (
+from cp_pi.ocpp16.frames import (
     CALL,
     CALLERROR,
     FrameError,

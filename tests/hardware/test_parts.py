@@ -12,8 +12,8 @@ from cp_pi.config import ConfigError, ConnectorConfig, LockKind, Settings, load_
 from cp_pi.core.reading import ConnectorReading, LockOutcome
 from cp_pi.hardware.inputs import PinReadError
 from cp_pi.hardware.rig import RigFault
-from cp_pi.wiring_check import check_wiring
-from cp_pi.wiring_map import Header, pin_map_lines, wires
+from cp_pi.wiring.check import check_wiring
+from cp_pi.wiring.pin_map import Header, pin_map_lines, wires
 from tests.conftest import StationFactory
 
 from .helpers import RIG, SECOND, Bench, BenchMaker, connector

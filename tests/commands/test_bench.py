@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from cp_pi.bench.command import run_bench
 from cp_pi.bench.server import reachable_from_network
+from cp_pi.commands.bench import run_bench
 from cp_pi.config import BenchConfig, Settings
 from cp_pi.listening import CannotListen
 
 #: The runner with settings from the environment, as the `bench` subcommand starts it.
 RUNNER = """
 import asyncio, logging, sys
-from cp_pi.bench.command import run_bench
+from cp_pi.commands.bench import run_bench
 from cp_pi.config import load_settings
 logging.basicConfig(level="INFO")
 sys.exit(asyncio.run(run_bench(load_settings())))

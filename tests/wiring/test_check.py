@@ -22,7 +22,7 @@ from gpiozero.pins.mock import MockFactory
 from cp_pi.config import ConnectorConfig, ContactorConfig, LockConfig, Settings
 from cp_pi.hardware.factory import gpio_chip_found
 from cp_pi.hardware.rig import RigFault
-from cp_pi.wiring_check import QUESTION, check_wiring
+from cp_pi.wiring.check import QUESTION, check_wiring
 from tests.conftest import FAST_LOCK, fast_settings, fixed_cable
 from tests.hardware.helpers import FIRST
 from tests.hardware.pins import pulses

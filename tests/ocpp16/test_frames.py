@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ocpp.exceptions import FormatViolationError, ProtocolError
 
-from cp_pi.ocpp16.errors import FrameError, check_frame, to_ocpp16, unhandled_action
+from cp_pi.ocpp16.frames import FrameError, check_frame, to_ocpp16, unhandled_action
 
 
 def rejection(text: str | bytes) -> FrameError:

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from cp_pi.app import Station, StationError, running_station, stopped_by_signals
 from cp_pi.config import Settings
 from cp_pi.csms.server import SERVING_JOURNAL_LIMIT, CentralSystem
+from cp_pi.errors import UserError
 from cp_pi.station.connector import Connector, Transaction
 from cp_pi.store import StoreError
 from cp_pi.tasks import cancel_and_wait
@@ -61,7 +62,7 @@ FILES_PER_STATION, FILES_BESIDES = 5, 64
 _PREFIX = re.compile(r"[A-Za-z0-9._:-]{1,43}")
 
 
-class FleetOptionsError(ValueError):
+class FleetOptionsError(UserError, ValueError):
     """An option the fleet cannot run with; the command line shows it as one line, exit 2."""
 
 

@@ -1,7 +1,7 @@
 """`cp-pi check-wiring`: the installer's self-test at the charger, the last bring-up step.
 
 It prints the pin map it uses, reads every input, and once the person at the charger agrees,
-drives each connector's lock and contactor (:mod:`cp_pi.wiring_trial`) and prints a pass/fail
+drives each connector's lock and contactor (:mod:`cp_pi.wiring.trial`) and prints a pass/fail
 table. Exit status: 0 when every check passed; 1 when one failed or did not run, or the GPIO
 cannot be opened or there is none (no GPIO chip and no ``--mock``: a check on mock pins nobody
 asked for would pass and prove nothing); 2 when it was started wrongly (the service holds the
@@ -30,8 +30,8 @@ from cp_pi.hardware.factory import HardwareUnavailable, gpio_chip_found, make_pi
 from cp_pi.hardware.parts import build_hardware
 from cp_pi.hardware.rig import BenchRig, RigFault
 from cp_pi.runlock import AlreadyRunning, RunLock
-from cp_pi.wiring_map import Header, input_lines, pin_map_lines
-from cp_pi.wiring_trial import Check, Trial, Verdict
+from cp_pi.wiring.pin_map import Header, input_lines, pin_map_lines
+from cp_pi.wiring.trial import Check, Trial, Verdict
 
 QUESTION = "Drive the lock and the contactor now? [y/N] "
 

@@ -237,11 +237,21 @@ def _logging(level: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from cp_pi.config import load_settings_or_exit
+    from cp_pi.errors import CpPiError, report
+
+    try:
+        return _command(args, argv)
+    except CpPiError as error:
+        return report(error)
+
+
+def _command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    """Run the chosen command; a :class:`CpPiError` it raises is for :func:`main` to report."""
+    from cp_pi.config import load_settings
 
     if args.command == "check-config":
-        settings = load_settings_or_exit(args.config)
-        _runnable_or_exit(settings)
+        settings = load_settings(args.config)
+        _check_runnable(settings)
         _print_settings(settings)
         return 0
     if args.command == "csms":
@@ -252,81 +262,67 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_csms(args.host, args.port, args.tags), port_flag="--port", host_flag="--host"
         )
     if args.command == "fleet":
-        from cp_pi.fleet import FleetOptionsError, run_fleet
+        from cp_pi.commands.fleet import run_fleet
 
         _logging("WARNING")
-        try:
-            return _until_interrupted(
-                run_fleet(
-                    args.count,
-                    csms_url=args.csms_url,
-                    pattern=args.pattern,
-                    id_prefix=args.id_prefix,
-                    data_dir=args.data_dir,
-                    duration=args.duration,
-                    rate=args.rate,
-                    charge_time=args.charge_time,
-                    idle_time=args.idle_time,
-                )
+        return _until_interrupted(
+            run_fleet(
+                args.count,
+                csms_url=args.csms_url,
+                pattern=args.pattern,
+                id_prefix=args.id_prefix,
+                data_dir=args.data_dir,
+                duration=args.duration,
+                rate=args.rate,
+                charge_time=args.charge_time,
+                idle_time=args.idle_time,
             )
-        except FleetOptionsError as error:
-            print(f"cp-pi: {error}", file=sys.stderr)
-            return 2
+        )
     if args.command == "status":
-        from cp_pi.status_socket import run_status
+        from cp_pi.commands.status import run_status
 
         return run_status(args.data_dir, args.config, as_json=args.json)
     if args.command == "demo":
-        from cp_pi.demo import play
+        from cp_pi.commands.demo import play
 
         _logging("WARNING")
         return _until_interrupted(play())
-    settings = load_settings_or_exit(args.config, _overrides(args))
+    settings = load_settings(args.config, _overrides(args))
     if args.command == "check-wiring":
         from cp_pi.hardware.rig import RigFault
-        from cp_pi.wiring_check import run_check_wiring
+        from cp_pi.wiring.check import run_check_wiring
 
         _logging("WARNING")
         fault = RigFault(args.fault) if args.fault else None
         return run_check_wiring(settings, assume_yes=args.yes, fault=fault)
     _logging(settings.log_level)
     if args.command == "bench":
-        from cp_pi.bench.command import run_bench
+        from cp_pi.commands.bench import run_bench
 
         return _serving(run_bench(settings), port_flag="--port", host_flag="--host")
-    from cp_pi.app import RestartRequested, StationError, serve
-    from cp_pi.hardware.factory import HardwareUnavailable
+    from cp_pi.app import RestartRequested, serve
 
-    _runnable_or_exit(settings)
+    _check_runnable(settings)
     try:
         return _serving(
             serve(settings), port_flag="--bench-port", host_flag="bench.host in the configuration"
         )
     except RestartRequested:
         _restart(sys.argv[1:] if argv is None else argv)
-    except StationError as error:
-        print(f"cp-pi: {error}", file=sys.stderr)
-        return 2
-    except HardwareUnavailable as error:
-        print(f"cp-pi: {error}", file=sys.stderr)
-        return 1
 
 
-def _runnable_or_exit(settings: Settings) -> None:
+def _check_runnable(settings: Settings) -> None:
     """Refuse, as ``cp-pi run`` does, what is valid but cannot run on this machine's pins."""
-    from cp_pi.config import ConfigError, check_runnable, exit_with
+    from cp_pi.config import check_runnable
     from cp_pi.hardware.factory import resolves_to_mock
 
-    try:
-        check_runnable(settings, mock_pins=resolves_to_mock(settings.pin_factory))
-    except ConfigError as error:
-        exit_with(error)
+    check_runnable(settings, mock_pins=resolves_to_mock(settings.pin_factory))
 
 
 def _print_settings(settings: Settings) -> None:
     """The settings in effect, then each connector's pins as the harness is built: BCM number
     and physical header pin."""
-    from cp_pi.wiring_map import board_header, pin_map_lines
+    from cp_pi.wiring.pin_map import board_header, pin_map_lines
 
     print(settings.model_dump_json(indent=2))
     header = board_header()
@@ -336,16 +332,15 @@ def _print_settings(settings: Settings) -> None:
 
 
 def _serving(coroutine: Any, *, port_flag: str, host_flag: str) -> int:
-    """Run a command that listens: an address it cannot listen on is one line naming the flag
-    that changes it, and exit status 2."""
+    """Run a command that listens: an address it cannot listen on is reported naming the flag
+    that changes it."""
     from cp_pi.listening import CannotListen
 
     try:
         return _until_interrupted(coroutine)
     except CannotListen as error:
-        flag = port_flag if error.port_taken else host_flag
-        print(f"cp-pi: {error}; choose another with {flag}", file=sys.stderr)
-        return 2
+        error.hint = f"choose another with {port_flag if error.port_taken else host_flag}"
+        raise
 
 
 def _restart(argv: Sequence[str]) -> NoReturn:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from cp_pi.commands.fleet import FleetOptionsError, charge_point_ids, run_fleet
 from cp_pi.csms.server import CentralSystem
-from cp_pi.fleet import FleetOptionsError, charge_point_ids, run_fleet
 
 COUNT = 20
 IDS = charge_point_ids("P", COUNT)

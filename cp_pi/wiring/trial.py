@@ -16,7 +16,7 @@ from enum import StrEnum
 from cp_pi.config import ConnectorConfig
 from cp_pi.core.reading import ConnectorReading, LockOutcome, LockPosition, LockResult
 from cp_pi.hardware.connector import ConnectorHardware
-from cp_pi.wiring_map import Header
+from cp_pi.wiring.pin_map import Header
 
 
 class Verdict(StrEnum):

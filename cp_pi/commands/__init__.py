@@ -1,0 +1,1 @@
+"""The `cp-pi` commands: argument parsing and one module per command, above the composition root."""
