@@ -32,7 +32,7 @@ from cp_pi.config import SecurityConfig
 from cp_pi.ocpp16.flow import BoundedConnection
 from cp_pi.ocpp16.session import MAX_REQUESTS, FrameObserver, OcppSession
 from cp_pi.ocpp16.wire import basic_authorization, hide_secrets_in
-from cp_pi.station.charge_point import ChargePoint
+from cp_pi.station.charger import Charger
 from cp_pi.station.outbox import CallError
 from cp_pi.tasks import cancel_and_wait
 
@@ -57,7 +57,7 @@ def backoff_delay(attempt: int, *, first: float = BACKOFF_FIRST, cap: float = BA
 class Link:
     def __init__(
         self,
-        charge_point: ChargePoint,
+        charger: Charger,
         csms_url: str,
         *,
         on_frame: FrameObserver | None = None,
@@ -68,7 +68,7 @@ class Link:
         boot_again_after_reset: bool = True,
         max_requests: int = MAX_REQUESTS,
     ) -> None:
-        self.cp = charge_point
+        self.cp = charger
         self._max_requests = max_requests
         #: The session of the current connection, None between connections.
         self.session: OcppSession | None = None
@@ -76,7 +76,7 @@ class Link:
         #: it; the redial backoff grows with it.
         self.failures_in_a_row = 0
         self._boot_again_after_reset = boot_again_after_reset
-        self.url = f"{csms_url.rstrip('/')}/{charge_point.id}"
+        self.url = f"{csms_url.rstrip('/')}/{charger.id}"
         self._security = security or SecurityConfig()
         self._on_frame = on_frame
         self._on_state = on_state
@@ -85,7 +85,7 @@ class Link:
         # At DEBUG the websocket library logs the Authorization header and every frame.
         hide_secrets_in("websockets.client", "cp_pi.ocpp")
         self._heartbeat_interval_changed = asyncio.Event()
-        charge_point.configuration.subscribe(self._configuration_changed)
+        charger.configuration.subscribe(self._configuration_changed)
 
     def _state(self, text: str, level: int = logging.INFO) -> None:
         log.log(level, "link: %s", text)

@@ -30,7 +30,7 @@ from cp_pi.station.configuration import AUTHORIZATION_KEY
 from cp_pi.station.outbox import CallError as CallErrorAnswer
 
 if TYPE_CHECKING:
-    from cp_pi.station.charge_point import ChargePoint
+    from cp_pi.station.charger import Charger
 
 log = logging.getLogger("cp_pi.ocpp")
 
@@ -46,7 +46,7 @@ _KNOWN_CODES = frozenset(error.code for error in OCPPError.__subclasses__())
 class OcppSession(Peer):
     def __init__(
         self,
-        charge_point: ChargePoint,
+        charger: Charger,
         connection: Any,
         *,
         response_timeout: float = 30,
@@ -54,14 +54,14 @@ class OcppSession(Peer):
         max_requests: int = MAX_REQUESTS,
     ) -> None:
         super().__init__(
-            charge_point.id,
+            charger.id,
             connection,
-            handlers=(charge_point.requests,),
+            handlers=(charger.requests,),
             response_timeout=response_timeout,
             max_requests=max_requests,
             logger=log,
         )
-        self._cp = charge_point
+        self._cp = charger
         self._on_frame = on_frame
 
     def observe(self, direction: str, text: str | bytes, frame: list[Any] | None) -> None:

@@ -66,11 +66,11 @@ async def test_local_swipe_starts_and_the_same_tag_stops(
     assert station.rig is not None
     start = mark(csms)
     station.rig.plug(1)
-    station.charge_point.swipe(1, "RFID-1")
+    station.charger.swipe(1, "RFID-1")
     await call_index(csms, "Authorize", after=start, idTag="RFID-1")
     await status_reached(csms, "Charging", after=start)
-    station.charge_point.swipe(1, "RFID-2")  # another tag does not own it
-    station.charge_point.swipe(1, "RFID-1")
+    station.charger.swipe(1, "RFID-2")  # another tag does not own it
+    station.charger.swipe(1, "RFID-1")
     await call_index(csms, "StopTransaction", after=start, reason="Local", idTag="RFID-1")
 
 
@@ -79,9 +79,9 @@ async def test_unknown_tag_is_not_charged(station: Station, csms: CentralSystem)
     assert station.rig is not None
     start = mark(csms)
     station.rig.plug(1)
-    station.charge_point.swipe(1, "BAD")
+    station.charger.swipe(1, "BAD")
     await call_index(csms, "Authorize", after=start, idTag="BAD")
-    station.charge_point.swipe(1, "GOOD")
+    station.charger.swipe(1, "GOOD")
     await status_reached(csms, "Charging", after=start)
     assert [p["idTag"] for p in calls(csms, "StartTransaction", after=start)] == ["GOOD"]
 

@@ -36,14 +36,14 @@ async def test_an_offline_transaction_is_named_by_its_ref_then_its_id_and_its_de
     await csms.change_configuration(CP_ID, "AllowOfflineTxForUnknownId", "true")
     await csms_outage(station, csms)
     station.rig.plug(1)
-    station.charge_point.swipe(1, "OFFLINE")
+    station.charger.swipe(1, "OFFLINE")
     await until(station, lambda: station.connectors[1].transaction is not None)
     tx = station.connectors[1].transaction
     assert tx is not None
     ref = tx.ref[:8]
-    station.charge_point.swipe(1, "OFFLINE")
+    station.charger.swipe(1, "OFFLINE")
     await until(station, lambda: station.connectors[1].transaction is None)
-    queued = station.charge_point.outbox.pending_transaction_messages
+    queued = station.charger.outbox.pending_transaction_messages
 
     await csms.start()
     await log_watch.seen("delivered")
@@ -68,14 +68,14 @@ async def test_the_oldest_wait_is_told_on_the_clock_the_messages_were_stamped_wi
     clock = Clock(wall=lambda: time.time() - TEN_YEARS, synchronised=lambda: True)
     settings = fast_settings(tmp_path / "data", csms.url)
     async with running_station(settings, response_timeout=5, clock=clock) as station:
-        await until(station, lambda: station.charge_point.csms_connected)
+        await until(station, lambda: station.charger.csms_connected)
         assert station.rig is not None
         await csms.change_configuration(CP_ID, "AllowOfflineTxForUnknownId", "true")
         await csms_outage(station, csms)
         station.rig.plug(1)
-        station.charge_point.swipe(1, "OFFLINE")
+        station.charger.swipe(1, "OFFLINE")
         await until(station, lambda: station.connectors[1].transaction is not None)
-        station.charge_point.swipe(1, "OFFLINE")
+        station.charger.swipe(1, "OFFLINE")
         await until(station, lambda: station.connectors[1].transaction is None)
         await csms.start()
         await log_watch.seen("delivered")

@@ -125,7 +125,7 @@ async def test_tc_003_plug_in_first_then_present_a_tag(
     start = mark(csms)
     station.rig.plug(1)
     preparing = await status_reached(csms, "Preparing", after=start)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     authorize = await call_index(csms, "Authorize", after=start, idTag=TAG)
     started = await call_index(csms, "StartTransaction", after=start, idTag=TAG, connectorId=1)
     await status_reached(csms, "Charging", after=start)
@@ -137,7 +137,7 @@ async def test_tc_004_1_present_a_tag_first_then_plug_in(
 ) -> None:
     assert station.rig is not None
     start = mark(csms)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     await call_index(csms, "Authorize", after=start, idTag=TAG)
     await status_reached(csms, "Preparing", after=start)
     assert calls(csms, "StartTransaction", after=start) == []
@@ -151,7 +151,7 @@ async def test_tc_004_2_a_tag_without_a_cable_expires_after_the_connection_timeo
 ) -> None:
     await configure(csms, ConnectionTimeOut="1")
     start = mark(csms)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     preparing = await status_reached(csms, "Preparing", after=start)
     available = await status_reached(csms, "Available", after=preparing)
     assert csms.frames[available].time - csms.frames[preparing].time >= 0.9
@@ -185,13 +185,13 @@ async def test_tc_007_a_cached_tag_starts_without_asking_the_central_system(
         csms, AuthorizationCacheEnabled="true", LocalPreAuthorize="true", ConnectionTimeOut="1"
     )
     start = mark(csms)
-    station.charge_point.swipe(1, TAG)  # online: the answer goes into the cache
+    station.charger.swipe(1, TAG)  # online: the answer goes into the cache
     await call_index(csms, "Authorize", after=start, idTag=TAG)
     preparing = await status_reached(csms, "Preparing", after=start)
     await status_reached(csms, "Available", after=preparing)  # no cable came
 
     start = mark(csms)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     await status_reached(csms, "Preparing", after=start)
     assert station.rig is not None
     station.rig.plug(1)
@@ -239,7 +239,7 @@ async def test_tc_023_a_tag_the_central_system_refuses_is_not_charged(
     await configure(csms, LocalPreAuthorize="true")
     csms.tag_statuses["REFUSED"] = refusal
     start = mark(csms)
-    station.charge_point.swipe(1, "REFUSED")
+    station.charger.swipe(1, "REFUSED")
     authorize = await csms.wait_for_call(CP_ID, "Authorize", after=start)
     await answered(csms, authorize)
     assert station.rig is not None
@@ -280,11 +280,11 @@ async def test_tc_068_only_the_tag_that_started_stops_the_transaction(
     assert station.rig is not None
     start = mark(csms)
     station.rig.plug(1)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     await status_reached(csms, "Charging", after=start)
-    station.charge_point.swipe(1, "ANOTHER-TAG")
+    station.charger.swipe(1, "ANOTHER-TAG")
     assert station.connectors[1].hardware.contactor_closed
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     stop = await csms.wait_for_call(CP_ID, "StopTransaction", after=start)
     assert stop.frame[3]["idTag"] == TAG
     await status_reached(csms, "Finishing", after=start)
@@ -408,13 +408,13 @@ async def test_tc_061_after_clear_cache_a_tag_is_asked_for_again(
         csms, AuthorizationCacheEnabled="true", LocalPreAuthorize="true", ConnectionTimeOut="1"
     )
     start = mark(csms)
-    station.charge_point.swipe(1, TAG)  # Authorized: the answer is cached
+    station.charger.swipe(1, TAG)  # Authorized: the answer is cached
     await call_index(csms, "Authorize", after=start, idTag=TAG)
     preparing = await status_reached(csms, "Preparing", after=start)
     await status_reached(csms, "Available", after=preparing)  # the connection timeout
     assert (await csms.clear_cache(CP_ID)) == {"status": "Accepted"}
     start = mark(csms)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     await call_index(csms, "Authorize", after=start, idTag=TAG)
 
 

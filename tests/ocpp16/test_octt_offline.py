@@ -21,7 +21,7 @@ async def test_tc_036_meter_values_taken_offline_arrive_in_order(
 ) -> None:
     await configure(csms, MeterValueSampleInterval="1")
     transaction_id = await start_charging(station, csms)
-    outbox = station.charge_point.outbox
+    outbox = station.charger.outbox
     await csms_outage(station, csms)
     await until(station, lambda: outbox.pending_transaction_messages >= 3)
     queued = outbox.pending_transaction_messages
@@ -52,7 +52,7 @@ async def test_tc_037_1_a_transaction_started_offline_is_reported_when_back(
     assert station.rig is not None
     station.rig.plug(1)
     await csms_outage(station, csms)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     await until(station, lambda: station.connectors[1].hardware.contactor_closed)
 
     start = mark(csms)
@@ -79,7 +79,7 @@ async def test_tc_037_3_an_offline_start_refused_when_back_is_deauthorized(
     assert station.rig is not None
     station.rig.plug(1)
     await csms_outage(station, csms)
-    station.charge_point.swipe(1, "STRANGER")
+    station.charger.swipe(1, "STRANGER")
     await until(station, lambda: station.connectors[1].hardware.contactor_closed)
 
     start = mark(csms)
@@ -96,7 +96,7 @@ async def test_tc_038_a_transaction_stopped_offline_is_reported_when_back(
 ) -> None:
     transaction_id = await start_charging(station, csms)
     await csms_outage(station, csms)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     await until(station, lambda: station.connectors[1].transaction is None)
 
     start = mark(csms)

@@ -46,7 +46,7 @@ async def test_a_cable_pulled_while_the_lock_engages_starts_nothing(
         station.rig.plug(1)
         await status_reached(csms, "Preparing", after=start)
 
-        station.charge_point.swipe(1, OWNER)
+        station.charger.swipe(1, OWNER)
         await until(station, lambda: station.rig.lock_engaged(1))  # type: ignore[union-attr]
         assert station.pin_factory.pin(LOCK_PIN).state  # the drive goes on for 0.5 s
         station.rig.unplug(1)  # mid-drive: the latch engaged in what becomes an empty socket
@@ -75,7 +75,7 @@ async def test_a_cable_pulled_while_the_contactor_closes_ends_the_transaction_at
         contactor = station.pin_factory.pin(CONTACTOR_PIN)
         contactor.clear_states()
 
-        station.charge_point.swipe(1, OWNER)
+        station.charger.swipe(1, OWNER)
         await call_index(csms, "StartTransaction", after=start)  # sent once the contactor closes
         assert contactor.state
         station.rig.unplug(1)
@@ -104,10 +104,10 @@ async def test_a_swipe_on_an_unavailable_connector_starts_nothing(
     await status_reached(csms, "Unavailable", after=start)
     assert (await csms.remote_start(CP_ID, "REMOTE", connector_id=1))["status"] == "Rejected"
 
-    station.charge_point.swipe(1, "REFUSED")
+    station.charger.swipe(1, "REFUSED")
 
     await csms.change_availability(CP_ID, connector_id, "Operative")
-    station.charge_point.swipe(1, OWNER)
+    station.charger.swipe(1, OWNER)
     await call_index(csms, "StartTransaction", after=start, idTag=OWNER)
     for action in ("Authorize", "StartTransaction"):
         assert all(p["idTag"] == OWNER for p in calls(csms, action, after=start))
@@ -125,7 +125,7 @@ async def test_a_swipe_on_a_faulted_connector_starts_nothing(
     assert (await csms.remote_start(CP_ID, "REMOTE", connector_id=1))["status"] == "Rejected"
     drives = station.connectors[1].hardware.lock_drives
 
-    station.charge_point.swipe(1, "REFUSED")
+    station.charger.swipe(1, "REFUSED")
 
     await csms.get_configuration(CP_ID, ["HeartbeatInterval"])  # a round trip after the swipe
     assert calls(csms, "Authorize", after=start) == []
@@ -141,7 +141,7 @@ async def charge_with_owner_tag(station: Station, csms: CentralSystem) -> int:
     start = mark(csms)
     station.rig.plug(1)
     await status_reached(csms, "Preparing", after=start)
-    station.charge_point.swipe(1, OWNER)
+    station.charger.swipe(1, OWNER)
     await status_reached(csms, "Charging", after=start)
     await until(station, lambda: station.connectors[1].transaction is not None)
     return start
@@ -181,7 +181,7 @@ async def test_after_a_safety_stop_the_owners_tag_releases_the_cable(
     unlock_coil = station.pin_factory.pin(UNLOCK_PIN)
     unlock_coil.clear_states()
 
-    station.charge_point.swipe(1, OWNER)
+    station.charger.swipe(1, OWNER)
 
     await until(station, lambda: not station.rig.lock_engaged(1))  # type: ignore[union-attr]
     assert any(change.state for change in unlock_coil.states)  # pulsed by the swipe

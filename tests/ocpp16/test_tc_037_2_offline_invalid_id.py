@@ -18,7 +18,7 @@ async def start_offline_with_a_refused_tag(station: Station, csms: CentralSystem
     assert station.rig is not None
     station.rig.plug(1)
     await csms_outage(station, csms)
-    station.charge_point.swipe(1, STRANGER)
+    station.charger.swipe(1, STRANGER)
     await until(station, lambda: station.connectors[1].hardware.contactor_closed)
     csms.authorized_tags = {"SOMEONE-ELSE"}
     start = mark(csms)

@@ -35,9 +35,9 @@ async def test_tc_069_another_tag_with_the_same_parent_stops_the_transaction(
     await charging_for(station, csms, "TAG-A")
     start = mark(csms)
 
-    station.charge_point.swipe(1, "TAG-C")  # another group: asked about, and refused
+    station.charger.swipe(1, "TAG-C")  # another group: asked about, and refused
     await call_index(csms, "Authorize", after=start, idTag="TAG-C")
-    station.charge_point.swipe(1, "TAG-B")
+    station.charger.swipe(1, "TAG-B")
 
     authorize = await call_index(csms, "Authorize", after=start, idTag="TAG-B")
     stop = await call_index(csms, "StopTransaction", after=start)
@@ -55,8 +55,8 @@ async def test_tc_068_a_different_tag_is_not_asked_about_when_the_owner_has_no_g
     await charging_for(station, csms, "TAG-A")
     start = mark(csms)
 
-    station.charge_point.swipe(1, "TAG-B")
-    station.charge_point.swipe(1, "TAG-A")
+    station.charger.swipe(1, "TAG-B")
+    station.charger.swipe(1, "TAG-A")
 
     stop = await call_index(csms, "StopTransaction", after=start)
     await status_reached(csms, "Finishing", after=start)

@@ -2,9 +2,9 @@
 
 It composes the rest: :class:`~cp_pi.station.transactions.Transactions` starts and stops charging,
 :class:`~cp_pi.station.requests.CsmsRequests` answers the central system (the OCPP session calls
-its handlers directly, through :attr:`ChargePoint.requests`), and every CALL the charge
+its handlers directly, through :attr:`Charger.requests`), and every CALL the charge
 point makes goes out through the outbox. Status notifications are not sent by the sequences
-themselves: after anything changes, :meth:`ChargePoint.refresh` derives each connector's status
+themselves: after anything changes, :meth:`Charger.refresh` derives each connector's status
 from the facts and sends those that differ from what the central system last heard. A sequence in
 progress (start, stop, unlock) holds its connector's ``busy`` lock, and its intermediate states
 are not reported.
@@ -41,7 +41,7 @@ SUPERVISION_PERIOD = 1.0
 StateListener = Callable[[], None]
 
 
-class ChargePoint:
+class Charger:
     def __init__(
         self,
         charge_point_id: str,
