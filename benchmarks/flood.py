@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ocpp.v16.enums import ConfigurationKey as K
+
 from benchmarks.common import Child, Figure, cp_pi_run, median, module, ms, p99
 from cp_pi.app import Station, running_station
 from cp_pi.config import ConnectorConfig, LockConfig, RigConfig, Settings
@@ -209,7 +211,7 @@ async def _latencies(trials: int, scratch: Path, *, flooded: bool) -> list[float
             station.rig.plug(1)
             # The tag is authorized once online, then from the cache: under a flood the central
             # system's answers wait behind its own CALLs in its socket, for many seconds.
-            charger.configuration.change("LocalPreAuthorize", "true")
+            charger.configuration.change(K.local_pre_authorize, "true")
             await _trial(station)
             if flooded and await hostile.ask("flood") != "flooding":
                 raise hostile.failure("the flood did not start")

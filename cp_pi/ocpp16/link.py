@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from ocpp.v16.enums import ConfigurationKey as K
 from websockets.asyncio.client import connect
 from websockets.exceptions import (
     InvalidHandshake,
@@ -173,7 +174,7 @@ class Link:
         return options
 
     def _ping_interval(self) -> float | None:
-        seconds = self.cp.configuration.get_int("WebSocketPingInterval")
+        seconds = self.cp.configuration.get_int(K.web_socket_ping_interval)
         return float(seconds) if seconds > 0 else None
 
     async def _serve(self, websocket: Any) -> None:
@@ -250,7 +251,7 @@ class Link:
         return False
 
     def _configuration_changed(self, key: str, _value: str) -> None:
-        if key == "HeartbeatInterval":
+        if key == K.heartbeat_interval:
             self._heartbeat_interval_changed.set()
 
     async def _heartbeat(self) -> None:
@@ -261,7 +262,7 @@ class Link:
         last = loop.time()
         while True:
             self._heartbeat_interval_changed.clear()
-            interval = self.cp.configuration.get_int("HeartbeatInterval")
+            interval = self.cp.configuration.get_int(K.heartbeat_interval)
             due = last + (interval if interval > 0 else 300)
             try:
                 async with asyncio.timeout_at(due):

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
+from ocpp.v16.enums import ConfigurationKey as K
 from ocpp.v16.enums import Reason
 
 from cp_pi.core.reading import ConnectorReading, LockPosition
@@ -71,9 +72,9 @@ class Charger:
         self.outbox = Outbox(
             store,
             retry=RetryPolicy(
-                attempts=lambda: self.configuration.get_int("TransactionMessageAttempts"),
+                attempts=lambda: self.configuration.get_int(K.transaction_message_attempts),
                 interval=lambda: float(
-                    self.configuration.get_int("TransactionMessageRetryInterval")
+                    self.configuration.get_int(K.transaction_message_retry_interval)
                 ),
             ),
             wall=self.clock.now,
@@ -218,7 +219,7 @@ class Charger:
     def on_registered(self, heartbeat_interval: int) -> None:
         self.registered = True
         if heartbeat_interval > 0:
-            self.configuration.change("HeartbeatInterval", str(heartbeat_interval))
+            self.configuration.change(K.heartbeat_interval, str(heartbeat_interval))
         self._notified.clear()  # after a boot the central system hears every status afresh
 
     def on_link(self, connected: bool) -> None:
@@ -282,8 +283,8 @@ class Charger:
         tx = connector.transaction
         if tx is None:
             return
-        if tx.deauthorized or self.configuration.get_bool("StopTransactionOnEVSideDisconnect"):
-            unlock = self.configuration.get_bool("UnlockConnectorOnEVSideDisconnect")
+        if tx.deauthorized or self.configuration.get_bool(K.stop_transaction_on_ev_side_disconnect):
+            unlock = self.configuration.get_bool(K.unlock_connector_on_ev_side_disconnect)
             connector.held_for_owner = not unlock
             self._spawn(self._transactions.stop(connector, Reason.ev_disconnected, unlock=unlock))
         else:

@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from ocpp.v16.enums import ConfigurationKey as K
+
 from cp_pi.app import Station, build_station, running_station, shutdown
 from cp_pi.hardware.rig import RigFault
 from cp_pi.ocpp16.link import Link
@@ -118,7 +120,7 @@ async def test_a_transaction_id_the_store_cannot_keep_is_refused_and_delivery_go
     tmp_path: Path,
 ) -> None:
     async with RawCsms() as raw, charge_point(tmp_path, raw) as station:
-        station.charger.configuration.change("TransactionMessageRetryInterval", "0")
+        station.charger.configuration.change(K.transaction_message_retry_interval, "0")
         ids = iter([2**70, 7])
         raw.answers["StartTransaction"] = lambda _: {
             "transactionId": next(ids),
@@ -138,7 +140,7 @@ async def test_a_transaction_id_the_store_cannot_keep_is_refused_and_delivery_go
 
 async def test_timeouts_keep_a_transaction_message_until_it_is_answered(tmp_path: Path) -> None:
     async with RawCsms() as raw, charge_point(tmp_path, raw, response_timeout=0.2) as station:
-        station.charger.configuration.change("TransactionMessageRetryInterval", "0")
+        station.charger.configuration.change(K.transaction_message_retry_interval, "0")
         silent = iter(range(4))  # more timeouts than TransactionMessageAttempts (3)
         answer_start = raw.answers["StartTransaction"]
         raw.answers["StartTransaction"] = lambda p: (
@@ -157,8 +159,8 @@ async def test_no_transaction_message_goes_out_with_an_id_the_csms_did_not_give(
 ) -> None:
     async with RawCsms() as raw, charge_point(tmp_path, raw) as station:
         configuration = station.charger.configuration
-        configuration.change("TransactionMessageRetryInterval", "0")
-        configuration.change("TransactionMessageAttempts", "2")
+        configuration.change(K.transaction_message_retry_interval, "0")
+        configuration.change(K.transaction_message_attempts, "2")
         raw.refuse.add("StartTransaction")
         await start_charging(station, raw)
         await raw.until(lambda: raw.count("StartTransaction") == 2)  # then discarded
@@ -175,7 +177,7 @@ async def test_a_drivers_authorize_is_not_held_behind_a_message_waiting_for_its_
     tmp_path: Path,
 ) -> None:
     async with RawCsms() as raw, charge_point(tmp_path, raw) as station:
-        station.charger.configuration.change("TransactionMessageRetryInterval", "30")
+        station.charger.configuration.change(K.transaction_message_retry_interval, "30")
         await start_charging(station, raw)
         raw.refuse.add("StopTransaction")
         station.charger.swipe(1, TAG)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ocpp.v16.enums import ConfigurationKey as K
+
 from cp_pi.app import Station
 from cp_pi.csms.server import CentralSystem
 from tests.conftest import CP_ID, StationFactory
@@ -159,4 +161,4 @@ async def test_a_heartbeat_interval_from_a_boot_notification_takes_effect_at_onc
     start = mark(csms)
     assert (await csms.trigger_message(CP_ID, "BootNotification")) == {"status": "Accepted"}
     await csms.wait_for_call(CP_ID, "Heartbeat", after=start, timeout=5)
-    assert station.charger.configuration.get_int("HeartbeatInterval") == 1
+    assert station.charger.configuration.get_int(K.heartbeat_interval) == 1
