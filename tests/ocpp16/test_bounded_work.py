@@ -19,7 +19,7 @@ from cp_pi.app import Station, build_station, running_station, shutdown
 from cp_pi.hardware.rig import RigFault
 from cp_pi.ocpp16.link import Link
 from cp_pi.ocpp16.session import OcppSession
-from tests.conftest import fast_settings
+from tests.conftest import fast_settings, rig_of
 from tests.ocpp16.helpers import until
 from tests.ocpp16.raw_csms import RawCsms
 
@@ -110,8 +110,8 @@ async def test_answers_nobody_awaits_are_dropped_at_once(tmp_path: Path) -> None
 
 
 async def start_charging(station: Station, raw: RawCsms, *, tag: str = TAG) -> None:
-    assert station.rig is not None
-    station.rig.plug(1)
+    rig = rig_of(station)
+    rig.plug(1)
     station.charger.swipe(1, tag)
     await until(station, lambda: station.connectors[1].transaction is not None)
 
@@ -182,11 +182,11 @@ async def test_a_drivers_authorize_is_not_held_behind_a_message_waiting_for_its_
         raw.refuse.add("StopTransaction")
         station.charger.swipe(1, TAG)
         await raw.until(lambda: raw.count("StopTransaction") == 1)  # next try in 30 s
-        assert station.rig is not None
+        rig = rig_of(station)
         connector = station.charger.connectors[1]
         await until(station, lambda: not connector.busy.locked())  # the first stop is over
-        station.rig.unplug(1)
-        station.rig.plug(1)
+        rig.unplug(1)
+        rig.plug(1)
         station.charger.swipe(1, "SECOND")
         await raw.until(lambda: raw.count("Authorize") == 2, timeout=5)
         assert raw.count("StopTransaction") == 1
@@ -282,8 +282,8 @@ async def test_during_a_flood_a_driver_charges_and_a_lock_opening_still_stops_en
             await start_charging(station, raw)  # Authorize and StartTransaction get through
             connector = station.connectors[1]
             await until(station, lambda: connector.status()[0].value == "Charging")
-            assert station.rig is not None
-            station.rig.set_fault(1, RigFault.FEEDBACK_BROKEN)
+            rig = rig_of(station)
+            rig.set_fault(1, RigFault.FEEDBACK_BROKEN)
             await until(station, lambda: not connector.hardware.contactor_closed)
             await until(station, lambda: connector.transaction is None)
             await raw.until(lambda: raw.count("StopTransaction") == 1)

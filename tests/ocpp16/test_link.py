@@ -6,7 +6,8 @@ from ocpp.v16.enums import ConfigurationKey as K
 
 from cp_pi.app import Station
 from cp_pi.csms.server import CentralSystem
-from tests.conftest import CP_ID, StationFactory
+from cp_pi.hardware.rig import BenchRig
+from tests.conftest import CP_ID, StationFactory, rig_of
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached, until
 from tests.ocpp16.test_unlock_connector import start_charging
 
@@ -17,12 +18,11 @@ async def csms_outage(station: Station, csms: CentralSystem) -> None:
 
 
 async def test_a_stop_decided_while_the_csms_is_down_arrives_first_after_it_returns(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     transaction_id = await start_charging(station, csms)
     await csms_outage(station, csms)
-    assert station.rig is not None
-    station.rig.unplug(1)
+    rig.unplug(1)
     await until(station, lambda: station.connectors[1].transaction is None)
     assert station.charger.outbox.pending_transaction_messages == 1
 
@@ -37,12 +37,11 @@ async def test_a_stop_decided_while_the_csms_is_down_arrives_first_after_it_retu
 
 
 async def test_an_offline_transaction_gets_its_real_id_when_the_csms_answers(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     """OCTT TC_039_CS (Offline transaction, started and stopped offline)."""
-    assert station.rig is not None
     start = mark(csms)
-    station.rig.plug(1)
+    rig.plug(1)
     station.charger.swipe(1, "CACHED")  # online: the answer fills the authorization cache
     await status_reached(csms, "Charging", after=start)
     station.charger.swipe(1, "CACHED")
@@ -69,8 +68,8 @@ async def test_an_unknown_tag_offline_is_refused_unless_allowed(
     make_station: StationFactory, csms: CentralSystem
 ) -> None:
     async with make_station() as station:
-        assert station.rig is not None
-        station.rig.plug(1)
+        rig = rig_of(station)
+        rig.plug(1)
         await csms.change_configuration(CP_ID, "AllowOfflineTxForUnknownId", "true")
         await csms_outage(station, csms)
         station.charger.swipe(1, "STRANGER")

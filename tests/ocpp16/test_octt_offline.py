@@ -9,6 +9,7 @@ from typing import Any
 
 from cp_pi.app import Station
 from cp_pi.csms.server import CentralSystem
+from cp_pi.hardware.rig import BenchRig
 from tests.conftest import CP_ID
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached, until
 from tests.ocpp16.test_link import csms_outage
@@ -46,11 +47,10 @@ async def test_tc_036_meter_values_taken_offline_arrive_in_order(
 
 
 async def test_tc_037_1_a_transaction_started_offline_is_reported_when_back(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await configure(csms, LocalAuthorizeOffline="true", AllowOfflineTxForUnknownId="true")
-    assert station.rig is not None
-    station.rig.plug(1)
+    rig.plug(1)
     await csms_outage(station, csms)
     station.charger.swipe(1, TAG)
     await until(station, lambda: station.connectors[1].hardware.contactor_closed)
@@ -67,7 +67,7 @@ async def test_tc_037_1_a_transaction_started_offline_is_reported_when_back(
 
 
 async def test_tc_037_3_an_offline_start_refused_when_back_is_deauthorized(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await configure(
         csms,
@@ -76,8 +76,7 @@ async def test_tc_037_3_an_offline_start_refused_when_back_is_deauthorized(
         StopTransactionOnInvalidId="true",
     )
     csms.authorized_tags = {"SOMEONE-ELSE"}
-    assert station.rig is not None
-    station.rig.plug(1)
+    rig.plug(1)
     await csms_outage(station, csms)
     station.charger.swipe(1, "STRANGER")
     await until(station, lambda: station.connectors[1].hardware.contactor_closed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cp_pi.app import Station
 from cp_pi.csms.server import CentralSystem
-from tests.conftest import CP_ID
+from tests.conftest import CP_ID, rig_of
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached, until
 
 GROUPS = {"TAG-A": "FAMILY", "TAG-B": "FAMILY", "TAG-C": "NEIGHBOURS"}
@@ -13,9 +13,9 @@ GROUPS = {"TAG-A": "FAMILY", "TAG-B": "FAMILY", "TAG-C": "NEIGHBOURS"}
 
 async def charging_for(station: Station, csms: CentralSystem, id_tag: str) -> int:
     """Plug, RemoteStartTransaction for ``id_tag``, until StartTransaction is answered."""
-    assert station.rig is not None
+    rig = rig_of(station)
     start = mark(csms)
-    station.rig.plug(1)
+    rig.plug(1)
     await status_reached(csms, "Preparing", after=start)
     assert (await csms.remote_start(CP_ID, id_tag, connector_id=1))["status"] == "Accepted"
     await status_reached(csms, "Charging", after=start)

@@ -9,8 +9,8 @@ import pytest
 from cp_pi.app import Station
 from cp_pi.config import ConnectorConfig, LockConfig
 from cp_pi.csms.server import CentralSystem
-from cp_pi.hardware.rig import RigFault
-from tests.conftest import CP_ID, StationFactory, fixed_cable
+from cp_pi.hardware.rig import BenchRig, RigFault
+from tests.conftest import CP_ID, StationFactory, fixed_cable, rig_of
 from tests.ocpp16.helpers import answer_index, call_index, calls, mark, status_reached
 
 TAG = "TAG-1"
@@ -20,8 +20,8 @@ LOCK_PIN, UNLOCK_PIN, CONTACTOR_PIN = 22, 23, 24
 async def start_charging(station: Station, csms: CentralSystem) -> int:
     """Plug, remote start, wait for Charging; return the transaction id."""
     start = mark(csms)
-    assert station.rig is not None
-    station.rig.plug(1)
+    rig = rig_of(station)
+    rig.plug(1)
     answer = await csms.remote_start(CP_ID, TAG, connector_id=1)
     assert answer["status"] == "Accepted"
     await status_reached(csms, "Charging", after=start)
@@ -93,12 +93,11 @@ async def test_tc_018_2_fixed_cable_during_charging_keeps_charging(
 
 @pytest.mark.parametrize("fault", [RigFault.LOCK_STUCK, RigFault.FEEDBACK_BROKEN])
 async def test_tc_024_lock_failure_at_start_faults_without_a_transaction(
-    station: Station, csms: CentralSystem, fault: RigFault
+    station: Station, rig: BenchRig, csms: CentralSystem, fault: RigFault
 ) -> None:
-    assert station.rig is not None
-    station.rig.set_fault(1, fault)
+    rig.set_fault(1, fault)
     start = mark(csms)
-    station.rig.plug(1)
+    rig.plug(1)
     assert (await csms.remote_start(CP_ID, TAG, connector_id=1))["status"] == "Accepted"
     await status_reached(csms, "Faulted", after=start, error_code="ConnectorLockFailure")
     assert calls(csms, "StartTransaction", after=start) == []
@@ -106,16 +105,15 @@ async def test_tc_024_lock_failure_at_start_faults_without_a_transaction(
 
 
 async def test_tc_030_stuck_lock_answers_unlock_failed_and_reports_lock_failure(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await start_charging(station, csms)
-    assert station.rig is not None
-    station.rig.set_fault(1, RigFault.LOCK_STUCK)
+    rig.set_fault(1, RigFault.LOCK_STUCK)
     start = mark(csms)
     assert await csms.unlock_connector(CP_ID, 1) == {"status": "UnlockFailed"}
     await call_index(csms, "StopTransaction", after=start, reason="UnlockCommand")
     await status_reached(csms, "Faulted", after=start, error_code="ConnectorLockFailure")
-    assert station.rig.lock_engaged(1)
+    assert rig.lock_engaged(1)
 
 
 @pytest.mark.parametrize("connector_id", [0, -1, 2, 99])
@@ -126,16 +124,15 @@ async def test_tc_031_unknown_connector_is_not_supported(
 
 
 async def test_welded_contactor_keeps_the_lock_engaged(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await start_charging(station, csms)
-    assert station.rig is not None
-    station.rig.set_fault(1, RigFault.CONTACTOR_WELDED)
+    rig.set_fault(1, RigFault.CONTACTOR_WELDED)
     start = mark(csms)
     drives = station.connectors[1].hardware.lock_drives
     assert await csms.unlock_connector(CP_ID, 1) == {"status": "UnlockFailed"}
     assert station.connectors[1].hardware.lock_drives == drives
-    assert station.rig.lock_engaged(1)
+    assert rig.lock_engaged(1)
     await call_index(csms, "StopTransaction", after=start, reason="UnlockCommand")
 
 
