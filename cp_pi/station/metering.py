@@ -27,9 +27,10 @@ from cp_pi.core.metering import (
     seconds_until,
     timestamp,
 )
+from cp_pi.core.outbox import PROVISIONAL_TRANSACTION_ID
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
-from cp_pi.station.outbox import PROVISIONAL_TRANSACTION_ID, Outbox
+from cp_pi.station.outbox import Outbox
 from cp_pi.store import Store
 from cp_pi.tasks import cancel_and_wait
 

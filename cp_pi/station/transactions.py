@@ -18,12 +18,13 @@ from typing import Any
 from ocpp.v16.enums import ConfigurationKey as K
 from ocpp.v16.enums import Reason
 
+from cp_pi.core.outbox import PROVISIONAL_TRANSACTION_ID
 from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.clock import Clock
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
 from cp_pi.station.metering import Metering
-from cp_pi.station.outbox import PROVISIONAL_TRANSACTION_ID, CallError, Outbox, RefusedAnswer
+from cp_pi.station.outbox import CallError, Outbox, RefusedAnswer
 from cp_pi.store import QueuedMessage, Store, StoreError, transaction_name
 
 log = logging.getLogger("cp_pi.charge_point")
