@@ -13,6 +13,7 @@ from cp_pi.config import ConnectorConfig, LockConfig
 from cp_pi.csms.server import CentralSystem
 from cp_pi.hardware.rig import RigFault
 from tests.conftest import CP_ID, FAST_LOCK, StationFactory, rig_of
+from tests.hardware.pins import pulses
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached, until
 from tests.ocpp16.test_unlock_connector import UNLOCK_PIN, start_charging
 
@@ -23,20 +24,6 @@ FIRST, LONGEST = 0.05, 0.4
 def healing_lock(**changes: Any) -> list[ConnectorConfig]:
     lock = FAST_LOCK | {"heal_pause": FIRST, "heal_pause_max": LONGEST} | changes
     return [ConnectorConfig(lock=LockConfig(**lock))]
-
-
-def pulses(pin: Any) -> list[tuple[float, float]]:
-    """(start, end) of each high pulse in a mock output pin's history, in seconds."""
-    found: list[tuple[float, float]] = []
-    now, rose = 0.0, None
-    for change in pin.states[1:]:
-        now += change.timestamp
-        if change.state and rose is None:
-            rose = now
-        elif not change.state and rose is not None:
-            found.append((rose, now))
-            rose = None
-    return found
 
 
 async def test_tc_024_a_lock_that_failed_at_start_heals_and_remote_starts_are_accepted_again(

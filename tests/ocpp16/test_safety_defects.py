@@ -3,8 +3,6 @@ refused, and cables left locked after a safety stop."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from cp_pi.app import Station
@@ -13,24 +11,11 @@ from cp_pi.core.reading import LockPosition
 from cp_pi.csms.server import CentralSystem
 from cp_pi.hardware.rig import BenchRig, RigFault
 from tests.conftest import CP_ID, FAST_LOCK, StationFactory, rig_of
+from tests.hardware.pins import high_time
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached, until
 from tests.ocpp16.test_unlock_connector import CONTACTOR_PIN, LOCK_PIN, UNLOCK_PIN
 
 OWNER = "OWNER-1"
-
-
-def high_time(pin: Any) -> float:
-    """Seconds a mock output pin spent high, over its whole history."""
-    total, high_since, now = 0.0, None, 0.0
-    for change in pin.states[1:]:
-        now += change.timestamp
-        if change.state and high_since is None:
-            high_since = now
-        elif not change.state and high_since is not None:
-            total += now - high_since
-            high_since = None
-    assert high_since is None, "the pin is still high"
-    return total
 
 
 # -- an empty socket is never energised ----------------------------------------------------------
@@ -47,7 +32,7 @@ async def test_a_cable_pulled_while_the_lock_engages_starts_nothing(
         await status_reached(csms, "Preparing", after=start)
 
         station.charger.swipe(1, OWNER)
-        await until(station, lambda: rig.lock_engaged(1))  # type: ignore[union-attr]
+        await until(station, lambda: rig.lock_engaged(1))
         assert station.pin_factory.pin(LOCK_PIN).state  # the drive goes on for 0.5 s
         rig.unplug(1)  # mid-drive: the latch engaged in what becomes an empty socket
 
@@ -180,7 +165,7 @@ async def test_after_a_safety_stop_the_owners_tag_releases_the_cable(
 
     station.charger.swipe(1, OWNER)
 
-    await until(station, lambda: not rig.lock_engaged(1))  # type: ignore[union-attr]
+    await until(station, lambda: not rig.lock_engaged(1))
     assert any(change.state for change in unlock_coil.states)  # pulsed by the swipe
     rig.unplug(1)
     await status_reached(csms, "Available", after=start)

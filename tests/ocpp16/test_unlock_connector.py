@@ -11,6 +11,7 @@ from cp_pi.config import ConnectorConfig, LockConfig
 from cp_pi.csms.server import CentralSystem
 from cp_pi.hardware.rig import BenchRig, RigFault
 from tests.conftest import CP_ID, StationFactory, fixed_cable, rig_of
+from tests.hardware.pins import time_of_first
 from tests.ocpp16.helpers import answer_index, call_index, calls, mark, status_reached
 
 TAG = "TAG-1"
@@ -49,7 +50,7 @@ async def test_tc_017_2_fixed_cable_without_transaction_is_not_supported(
 
 
 async def test_tc_018_1_unlock_during_charging_finishes_the_transaction_first(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     transaction_id = await start_charging(station, csms)
     contactor = station.pin_factory.pin(CONTACTOR_PIN)
@@ -69,13 +70,13 @@ async def test_tc_018_1_unlock_during_charging_finishes_the_transaction_first(
     assert stop_payload["transactionId"] == transaction_id
     assert stop_payload["meterStop"] >= csms.transactions[transaction_id].meter_start
     # contactor open before the lock moved
-    opened_at = _time_of_first(contactor, False)
-    pulsed_at = _time_of_first(unlock_coil, True)
+    opened_at = time_of_first(contactor, False)
+    pulsed_at = time_of_first(unlock_coil, True)
     assert opened_at < pulsed_at
-    assert not station.rig.lock_engaged(1)  # type: ignore[union-attr]
+    assert not rig.lock_engaged(1)
 
     start = mark(csms)
-    station.rig.unplug(1)  # type: ignore[union-attr]
+    rig.unplug(1)
     await status_reached(csms, "Available", after=start)
 
 
@@ -154,13 +155,3 @@ async def test_other_frames_are_answered_while_the_lock_drives(
         assert not unlock.done()  # answered while the lock was still moving
         assert answer["configurationKey"][0]["key"] == "HeartbeatInterval"
         assert await unlock == {"status": "Unlocked"}
-
-
-def _time_of_first(pin: object, state: bool) -> float:
-    """Monotonic-relative time of the first change of a mock pin to `state`."""
-    elapsed = 0.0
-    for change in pin.states[1:]:  # type: ignore[attr-defined]
-        elapsed += change.timestamp
-        if change.state == state:
-            return elapsed
-    raise AssertionError(f"pin never went {'high' if state else 'low'}")
