@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ocpp.v16.enums import ConfigurationKey as K
+
 from benchmarks.common import Child, Figure, cp_pi_run, median, module, ms, p99
 from cp_pi.app import Station, running_station
 from cp_pi.config import ConnectorConfig, LockConfig, RigConfig, Settings
@@ -169,9 +171,9 @@ async def _trial(station: Station) -> float:
     await _wait(lambda: connector.hardware.reading().value == "GOOD_CONNECTION")
     if station.rig.lock_engaged(1):
         # The last trial's safety stop kept the cable locked for its owner: the tag takes it back.
-        station.charge_point.swipe(1, TAG)
+        station.charger.swipe(1, TAG)
         await _wait(lambda: not station.rig.lock_engaged(1) and not connector.busy.locked())
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     await _wait(
         lambda: (
             connector.hardware.contactor_closed
@@ -204,12 +206,12 @@ async def _latencies(trials: int, scratch: Path, *, flooded: bool) -> list[float
         url = (await hostile.process.stdout.readline()).decode().strip()
         async with running_station(_settings(scratch / name, url)) as station:
             assert station.rig is not None
-            charge_point = station.charge_point
-            await _wait(lambda: charge_point.registered and charge_point.csms_connected, 30)
+            charger = station.charger
+            await _wait(lambda: charger.registered and charger.csms_connected, 30)
             station.rig.plug(1)
             # The tag is authorized once online, then from the cache: under a flood the central
             # system's answers wait behind its own CALLs in its socket, for many seconds.
-            charge_point.configuration.change("LocalPreAuthorize", "true")
+            charger.configuration.change(K.local_pre_authorize, "true")
             await _trial(station)
             if flooded and await hostile.ask("flood") != "flooding":
                 raise hostile.failure("the flood did not start")

@@ -29,7 +29,7 @@ from cp_pi.hardware.safety import all_outputs_off
 from cp_pi.ocpp16.link import BACKOFF_FIRST, CANNOT_CONNECT, Link
 from cp_pi.ocpp16.session import FrameObserver
 from cp_pi.runlock import AlreadyRunning, RunLock
-from cp_pi.station.charge_point import ChargePoint
+from cp_pi.station.charger import Charger
 from cp_pi.station.clock import Clock
 from cp_pi.station.connector import Connector
 from cp_pi.status_socket import LinkWatch, StatusServer, served_in, status_document
@@ -67,7 +67,7 @@ class Station:
     settings: Settings
     pin_factory: Any
     store: Store
-    charge_point: ChargePoint
+    charger: Charger
     rig: BenchRig | None
     link: Link | None = None
     #: Ends only when a reset restarts the process (``running_station(restart_on_reset=True)``).
@@ -78,7 +78,7 @@ class Station:
 
     @property
     def connectors(self) -> dict[int, Connector]:
-        return self.charge_point.connectors
+        return self.charger.connectors
 
 
 def boot_info(settings: Settings) -> dict[str, str]:
@@ -102,7 +102,7 @@ def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
         raise StationError(f"config error: {error}") from None
     built = build_hardware(settings.connectors, settings.rig, pin_factory=factory, loop=loop)
     connectors: list[Connector] = []
-    holder: list[ChargePoint] = []
+    holder: list[Charger] = []
 
     def changed(connector: Connector) -> Callable[[], None]:
         return lambda: holder[0].on_hardware_change(connector) if holder else None
@@ -112,7 +112,7 @@ def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
         hardware.on_change = changed(connector)
         connectors.append(connector)
     store = Store.open_or_memory(settings.data_dir)
-    charge_point = ChargePoint(
+    charger = Charger(
         settings.charge_point_id,
         store=store,
         connectors=connectors,
@@ -122,9 +122,9 @@ def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
         ),
         clock=clock,
     )
-    holder.append(charge_point)
-    charge_point.recover()
-    return Station(settings, factory, store, charge_point, built.rig)
+    holder.append(charger)
+    charger.recover()
+    return Station(settings, factory, store, charger, built.rig)
 
 
 @contextlib.asynccontextmanager
@@ -164,7 +164,7 @@ async def running_station(
                     "config error: bench: the bench drives mock pins only (pin_factory = 'mock')"
                 )
             station.bench = BenchServer(
-                station.charge_point,
+                station.charger,
                 station.rig,
                 host=settings.bench.host,
                 port=settings.bench.port,
@@ -194,7 +194,7 @@ async def running_station(
                 observer(direction, frame)
 
         station.link = Link(
-            station.charge_point,
+            station.charger,
             csms_url,
             on_frame=on_frame if observers else None,
             on_state=link_state,
@@ -204,10 +204,10 @@ async def running_station(
             backoff_first=backoff_first,
             max_requests=settings.max_requests_in_flight,
         )
-        station.charge_point.metering.start()  # clock-aligned readings
+        station.charger.metering.start()  # clock-aligned readings
         station.link_task = asyncio.create_task(station.link.run(), name="link")
         station._tasks.append(station.link_task)
-        store_watch = watch_file(station.store, station.charge_point.refresh)
+        store_watch = watch_file(station.store, station.charger.refresh)
         station._tasks.append(asyncio.create_task(store_watch, name="store file"))
         yield station
     finally:
@@ -234,7 +234,7 @@ async def shutdown(station: Station) -> None:
         *(c.hardware.confirm_contactor_open() for c in station.connectors.values())
     )
     await cancel_and_wait(station._tasks)
-    await station.charge_point.close()
+    await station.charger.close()
     if station.bench is not None:
         await station.bench.stop()
     if station.csms is not None:
@@ -331,7 +331,7 @@ async def _answering_status(station: Station, link: LinkWatch) -> AsyncIterator[
     url = station.link.url
     server = StatusServer(
         served_in(os.environ, station.settings.data_dir),
-        lambda: status_document(station.charge_point, link, url),
+        lambda: status_document(station.charger, link, url),
     )
     await server.start()
     try:

@@ -30,7 +30,7 @@ from cp_pi.core.backlog import duration
 from cp_pi.store import transaction_name
 
 if TYPE_CHECKING:
-    from cp_pi.station.charge_point import ChargePoint
+    from cp_pi.station.charger import Charger
 
 log = logging.getLogger("cp_pi.status")
 
@@ -93,12 +93,12 @@ class LinkWatch:
         }
 
 
-def status_document(charge_point: ChargePoint, link: LinkWatch, url: str) -> dict[str, Any]:
+def status_document(charger: Charger, link: LinkWatch, url: str) -> dict[str, Any]:
     """What `cp-pi status --json` prints: the charge point's state with the link and version."""
-    state = charge_point.state()
+    state = charger.state()
     del state["type"]
     for connector in state["connectors"]:
-        tx = charge_point.connectors[connector["id"]].transaction
+        tx = charger.connectors[connector["id"]].transaction
         connector["transaction_ref"] = None if tx is None else tx.ref
         connector["energy_wh"] = None if tx is None else connector["meter_wh"] - tx.meter_start
     return {"version": __version__, **state, "link": link.document(url)}

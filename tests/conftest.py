@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from cp_pi.app import Station, running_station
 from cp_pi.config import ConnectorConfig, LockConfig, LockKind, RigConfig, Settings
 from cp_pi.csms.server import CentralSystem
+from cp_pi.hardware.rig import BenchRig
 
 # CI replays the same examples on every run, so that a red CI is about the change under test;
 # local runs keep exploring new ones (and remember failures in .hypothesis/).
@@ -105,3 +106,15 @@ class booted:
 async def station(make_station: StationFactory) -> AsyncIterator[Station]:
     async with make_station() as booted_station:
         yield booted_station
+
+
+def rig_of(station: Station) -> BenchRig:
+    """The bench rig that plays a test station's hardware: every test station runs on mock pins."""
+    assert station.rig is not None, "a test station runs on mock pins with the bench rig"
+    return station.rig
+
+
+@pytest.fixture
+def rig(station: Station) -> BenchRig:
+    """The rig of the ``station`` fixture: plugs cables, moves locks, injects faults."""
+    return rig_of(station)

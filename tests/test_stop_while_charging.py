@@ -15,7 +15,7 @@ from cp_pi.app import stopped_by_signals
 from cp_pi.config import ConnectorConfig, ContactorConfig, LockConfig
 from cp_pi.csms.server import CentralSystem
 from cp_pi.hardware.rig import RigFault
-from tests.conftest import FAST_LOCK, StationFactory
+from tests.conftest import FAST_LOCK, StationFactory, rig_of
 from tests.ocpp16.test_unlock_connector import start_charging
 
 CONNECTORS = [
@@ -27,14 +27,14 @@ async def stop_mid_charge(make_station: StationFactory, csms: CentralSystem, *, 
     """Charge, then SIGTERM as systemd sends it, handled as `cp-pi run` handles it."""
     async with make_station(connectors=CONNECTORS) as station:
         await start_charging(station, csms)
-        assert station.rig is not None
+        rig = rig_of(station)
         if weld:
-            station.rig.set_fault(1, RigFault.CONTACTOR_WELDED)
+            rig.set_fault(1, RigFault.CONTACTOR_WELDED)
         stop = asyncio.Event()
         with stopped_by_signals(stop):
             os.kill(os.getpid(), signal.SIGTERM)
             await stop.wait()
-        assert station.rig.fault(1) is (RigFault.CONTACTOR_WELDED if weld else RigFault.NONE)
+        assert rig.fault(1) is (RigFault.CONTACTOR_WELDED if weld else RigFault.NONE)
         # the contactor output is already off, before the station shuts down
         assert not station.connectors[1].hardware.contactor_closed
 

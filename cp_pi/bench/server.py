@@ -35,7 +35,7 @@ from websockets.http11 import Request, Response
 
 from cp_pi.hardware.rig import BenchRig, RigFault
 from cp_pi.listening import CannotListen
-from cp_pi.station.charge_point import ChargePoint
+from cp_pi.station.charger import Charger
 from cp_pi.tasks import cancel_and_wait
 
 log = logging.getLogger("cp_pi.bench")
@@ -88,7 +88,7 @@ def _page_files() -> dict[str, tuple[Traversable, str]]:
 class BenchServer:
     def __init__(
         self,
-        charge_point: ChargePoint,
+        charger: Charger,
         rig: BenchRig,
         *,
         host: str = "127.0.0.1",
@@ -96,7 +96,7 @@ class BenchServer:
         allowed_hosts: Iterable[str] = (),
         extra_commands: dict[str, ExtraCommand] | None = None,
     ) -> None:
-        self.cp = charge_point
+        self.cp = charger
         self.rig = rig
         self.host = host
         self.port = port

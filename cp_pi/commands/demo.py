@@ -34,7 +34,7 @@ class Story:
         self.out = out
         self.failures = 0
         self._pins: tuple[Any, ...] | None = None
-        station.charge_point.subscribe(self._show_pins)
+        station.charger.subscribe(self._show_pins)
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)

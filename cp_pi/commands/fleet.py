@@ -127,7 +127,7 @@ class SimulatedCharger:
         self._changed = asyncio.Event()
         self._seen: Transaction | None = None
         self.leaving = False
-        station.charge_point.subscribe(self._on_change)
+        station.charger.subscribe(self._on_change)
 
     @property
     def connector(self) -> Connector:
@@ -151,7 +151,7 @@ class SimulatedCharger:
     async def charge_sessions(self, charge_time: float, idle_time: float) -> None:
         """Plug, swipe, charge, swipe again, unplug, each wait jittered by +-50 %; until asked
         to leave, and then the session under way is finished first."""
-        cp, rig, connector = self.station.charge_point, self.station.rig, self.connector
+        cp, rig, connector = self.station.charger, self.station.rig, self.connector
         assert rig is not None  # a fleet runs on mock pins only
         while True:
             await self.until(lambda: self.leaving or (cp.registered and cp.csms_connected))
@@ -204,7 +204,7 @@ class Fleet:
 
     def summary(self) -> str:
         elapsed = asyncio.get_running_loop().time() - self._born
-        points = [charger.station.charge_point for charger in self.chargers]
+        points = [charger.station.charger for charger in self.chargers]
         return (
             f"{elapsed:5.0f} s  booted {sum(cp.registered for cp in points)}/{self.count}"
             f"  connected {sum(cp.csms_connected for cp in points)}"
@@ -238,7 +238,7 @@ class Fleet:
                 if self._drivers:
                     await asyncio.wait(self._drivers)
                 await asyncio.gather(
-                    *(charger.station.charge_point.outbox.drained() for charger in self.chargers)
+                    *(charger.station.charger.outbox.drained() for charger in self.chargers)
                 )
         except TimeoutError:
             log.warning("stopping: sessions still under way after %.0f s", DRAIN_WITHIN)

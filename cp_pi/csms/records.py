@@ -68,8 +68,9 @@ StartKey = tuple[str, int, str, str, int]
 
 
 @dataclass(slots=True)
-class TransactionRecord:
-    """A transaction as the charge point reported it; timestamps are the charge point's."""
+class CsmsTransaction:
+    """A transaction as the central system holds it, as the charge point reported it; timestamps
+    are the charge point's. The charge point's own record is ``cp_pi.store.TransactionRecord``."""
 
     charge_point_id: str
     connector_id: int

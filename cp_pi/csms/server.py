@@ -24,13 +24,13 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from cp_pi.csms.records import (
+    CsmsTransaction,
     FrameJournal,
     FrameRecord,
     MeterValuesRecord,
     Misbehaviour,
     RecentFrames,
     StartKey,
-    TransactionRecord,
 )
 from cp_pi.csms.session import CallErrorReceived, ChargePointSession, InvalidAnswer
 from cp_pi.listening import CannotListen
@@ -39,10 +39,10 @@ from cp_pi.ocpp16.wire import basic_credentials, basic_password, hide_secrets_in
 __all__ = [
     "CallErrorReceived",
     "CentralSystem",
+    "CsmsTransaction",
     "FrameRecord",
     "InvalidAnswer",
     "MeterValuesRecord",
-    "TransactionRecord",
     "run_csms",
 ]
 
@@ -90,7 +90,7 @@ class CentralSystem:
         """Tag -> its parentIdTag in every idTagInfo: tags with one parent form a group."""
         self.heartbeat_interval = heartbeat_interval
         self.boot_status: BootStatus = boot_status
-        self.transactions: dict[int, TransactionRecord] = {}
+        self.transactions: dict[int, CsmsTransaction] = {}
         self.transaction_ids: dict[StartKey, int] = {}
         """Each StartTransaction answered, so one resent finds its id without a search."""
         self.statuses: dict[tuple[str, int], tuple[str, str]] = {}

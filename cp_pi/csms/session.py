@@ -22,7 +22,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from cp_pi.core.routing import on
-from cp_pi.csms.records import FrameJournal, MeterValuesRecord, TransactionRecord
+from cp_pi.csms.records import CsmsTransaction, FrameJournal, MeterValuesRecord
 from cp_pi.ocpp16.peer import CallErrorReceived, InvalidAnswer, Peer
 from cp_pi.ocpp16.wire import utc_now
 
@@ -109,7 +109,7 @@ class ChargePointSession(Peer):
         transaction_id = ids.get(key)
         if transaction_id is None:
             transaction_id = ids[key] = len(ids) + 1
-            self._central.transactions[transaction_id] = TransactionRecord(
+            self._central.transactions[transaction_id] = CsmsTransaction(
                 self.id, connector_id, id_tag, meter_start, started_at=timestamp
             )
         return call_result.StartTransaction(

@@ -190,7 +190,7 @@ class SolenoidLock(LockActuator):
                 self._unlock_coil = safety.output_device(
                     config.unlock_pin, pin_factory=pin_factory, role=UNLOCK_DRIVE
                 )
-            except Exception:
+            except BaseException:
                 self.release()
                 raise
             self._coils += (self._unlock_coil,)

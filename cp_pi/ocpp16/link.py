@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from ocpp.v16.enums import ConfigurationKey as K
 from websockets.asyncio.client import connect
 from websockets.exceptions import (
     InvalidHandshake,
@@ -32,7 +33,7 @@ from cp_pi.config import SecurityConfig
 from cp_pi.ocpp16.flow import BoundedConnection
 from cp_pi.ocpp16.session import MAX_REQUESTS, FrameObserver, OcppSession
 from cp_pi.ocpp16.wire import basic_authorization, hide_secrets_in
-from cp_pi.station.charge_point import ChargePoint
+from cp_pi.station.charger import Charger
 from cp_pi.station.outbox import CallError
 from cp_pi.tasks import cancel_and_wait
 
@@ -57,7 +58,7 @@ def backoff_delay(attempt: int, *, first: float = BACKOFF_FIRST, cap: float = BA
 class Link:
     def __init__(
         self,
-        charge_point: ChargePoint,
+        charger: Charger,
         csms_url: str,
         *,
         on_frame: FrameObserver | None = None,
@@ -68,7 +69,7 @@ class Link:
         boot_again_after_reset: bool = True,
         max_requests: int = MAX_REQUESTS,
     ) -> None:
-        self.cp = charge_point
+        self.cp = charger
         self._max_requests = max_requests
         #: The session of the current connection, None between connections.
         self.session: OcppSession | None = None
@@ -76,7 +77,7 @@ class Link:
         #: it; the redial backoff grows with it.
         self.failures_in_a_row = 0
         self._boot_again_after_reset = boot_again_after_reset
-        self.url = f"{csms_url.rstrip('/')}/{charge_point.id}"
+        self.url = f"{csms_url.rstrip('/')}/{charger.id}"
         self._security = security or SecurityConfig()
         self._on_frame = on_frame
         self._on_state = on_state
@@ -85,7 +86,7 @@ class Link:
         # At DEBUG the websocket library logs the Authorization header and every frame.
         hide_secrets_in("websockets.client", "cp_pi.ocpp")
         self._heartbeat_interval_changed = asyncio.Event()
-        charge_point.configuration.subscribe(self._configuration_changed)
+        charger.configuration.subscribe(self._configuration_changed)
 
     def _state(self, text: str, level: int = logging.INFO) -> None:
         log.log(level, "link: %s", text)
@@ -173,7 +174,7 @@ class Link:
         return options
 
     def _ping_interval(self) -> float | None:
-        seconds = self.cp.configuration.get_int("WebSocketPingInterval")
+        seconds = self.cp.configuration.get_int(K.web_socket_ping_interval)
         return float(seconds) if seconds > 0 else None
 
     async def _serve(self, websocket: Any) -> None:
@@ -250,7 +251,7 @@ class Link:
         return False
 
     def _configuration_changed(self, key: str, _value: str) -> None:
-        if key == "HeartbeatInterval":
+        if key == K.heartbeat_interval:
             self._heartbeat_interval_changed.set()
 
     async def _heartbeat(self) -> None:
@@ -261,7 +262,7 @@ class Link:
         last = loop.time()
         while True:
             self._heartbeat_interval_changed.clear()
-            interval = self.cp.configuration.get_int("HeartbeatInterval")
+            interval = self.cp.configuration.get_int(K.heartbeat_interval)
             due = last + (interval if interval > 0 else 300)
             try:
                 async with asyncio.timeout_at(due):

@@ -21,16 +21,15 @@ from typing import TYPE_CHECKING, Any
 from ocpp.charge_point import remove_nones
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call
-from ocpp.v16.enums import Action
+from ocpp.v16.enums import Action, ConfigurationKey
 
 from cp_pi.core.routing import after
 from cp_pi.ocpp16.peer import CallErrorReceived, FrameObserver, InvalidAnswer, Peer
 from cp_pi.ocpp16.wire import redact, redact_raw
-from cp_pi.station.configuration import AUTHORIZATION_KEY
 from cp_pi.station.outbox import CallError as CallErrorAnswer
 
 if TYPE_CHECKING:
-    from cp_pi.station.charge_point import ChargePoint
+    from cp_pi.station.charger import Charger
 
 log = logging.getLogger("cp_pi.ocpp")
 
@@ -46,7 +45,7 @@ _KNOWN_CODES = frozenset(error.code for error in OCPPError.__subclasses__())
 class OcppSession(Peer):
     def __init__(
         self,
-        charge_point: ChargePoint,
+        charger: Charger,
         connection: Any,
         *,
         response_timeout: float = 30,
@@ -54,14 +53,14 @@ class OcppSession(Peer):
         max_requests: int = MAX_REQUESTS,
     ) -> None:
         super().__init__(
-            charge_point.id,
+            charger.id,
             connection,
-            handlers=(charge_point.requests,),
+            handlers=(charger.requests,),
             response_timeout=response_timeout,
             max_requests=max_requests,
             logger=log,
         )
-        self._cp = charge_point
+        self._cp = charger
         self._on_frame = on_frame
 
     def observe(self, direction: str, text: str | bytes, frame: list[Any] | None) -> None:
@@ -96,6 +95,9 @@ class OcppSession(Peer):
     async def _after_change_configuration(self, key: str, value: str, **_: Any) -> None:
         """TC_073: a new AuthorizationKey is used at once. Its CALLRESULT is out by now, so the
         link closes, and the link dials again with the new key, and only with it."""
-        if key == AUTHORIZATION_KEY and value == self._cp.configuration.authorization_key():
+        if (
+            key == ConfigurationKey.authorization_key
+            and value == self._cp.configuration.authorization_key()
+        ):
             log.warning("the central system changed the AuthorizationKey: reconnecting with it")
             await self.connection.close(1000, "new credentials")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ocpp.messages import Call
+from ocpp.v16.enums import ConfigurationKey
 from websockets.frames import Frame
 
 CALL = 2
@@ -22,7 +23,7 @@ def utc_now() -> str:
 
 
 #: Configuration keys whose values are secrets: never in a log line, a trace or the bench.
-SECRET_KEYS = frozenset({"AuthorizationKey"})
+SECRET_KEYS = frozenset({ConfigurationKey.authorization_key.value})
 _SECRET_NAMES = tuple(name.lower() for name in SECRET_KEYS)
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 #: The start of a CALL up to its action: all of a broken frame a log may show once it mentions a

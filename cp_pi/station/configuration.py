@@ -29,7 +29,6 @@ from cp_pi.store import Store
 log = logging.getLogger(__name__)
 
 NAMESPACE = "ocpp"
-AUTHORIZATION_KEY = "AuthorizationKey"
 
 #: Longest list accepted for each of the four measurand keys.
 MEASURANDS_MAX_LENGTH = 10
@@ -132,7 +131,7 @@ def _keys(
         ),
         K.web_socket_ping_interval: rw(integer, "60"),
         # Security Whitepaper: the Basic auth password; never reported, never logged.
-        AUTHORIZATION_KEY: rw(_Kind.SECRET, ""),
+        K.authorization_key: rw(_Kind.SECRET, ""),
     }
     # Plain str names, as they arrive in requests and come back from the store.
     return {str(name): key for name, key in table.items()}
@@ -161,7 +160,7 @@ class ConfigurationKeys:
         self._keys = _keys(number_of_connectors, has_lock, self._measurands)
         self._values = {name: key.default for name, key in self._keys.items()}
         if authorization_key:
-            self._values[AUTHORIZATION_KEY] = authorization_key
+            self._values[K.authorization_key] = authorization_key
         self._listeners: list[Callable[[str, str], None]] = []
         for name, value in store.settings(NAMESPACE).items():
             key = self._keys.get(name)
@@ -212,17 +211,19 @@ class ConfigurationKeys:
         """Be told (key, new value) after each accepted change, e.g. to restart a timer."""
         self._listeners.append(listener)
 
-    def get_int(self, key: str) -> int:
+    # The typed getters take a ConfigurationKey member, so that a misspelt key fails the type
+    # check rather than a charging session.
+    def get_int(self, key: K) -> int:
         return int(self._typed(key, _Kind.INTEGER))
 
-    def get_bool(self, key: str) -> bool:
+    def get_bool(self, key: K) -> bool:
         return self._typed(key, _Kind.BOOLEAN) == "true"
 
     def authorization_key(self) -> str | None:
         """The Basic auth password, as last set by the central system or the configuration."""
-        return self._values[AUTHORIZATION_KEY] or None
+        return self._values[K.authorization_key] or None
 
-    def get_list(self, key: str) -> list[str]:
+    def get_list(self, key: K) -> list[str]:
         value = self._typed(key, *_LISTS)
         return value.split(",") if value else []
 
@@ -247,7 +248,7 @@ class ConfigurationKeys:
             lowered = value.lower()
             return lowered if lowered in ("true", "false") else None
         items = [item.strip() for item in value.split(",")] if value else []
-        if len(items) > self.get_int(key + "MaxLength"):
+        if len(items) > self.get_int(K(key + "MaxLength")):
             return None
         if kind is _Kind.MEASURANDS:
             valid = all(item in self._measurands for item in items)

@@ -19,21 +19,24 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from ocpp.v16.enums import ConfigurationKey as K
+
 from cp_pi.core.metering import (
     ENERGY_REGISTER,
     next_aligned_instant,
     seconds_until,
     timestamp,
 )
+from cp_pi.core.outbox import PROVISIONAL_TRANSACTION_ID
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
-from cp_pi.station.outbox import PROVISIONAL_TRANSACTION_ID, Outbox
+from cp_pi.station.outbox import Outbox
 from cp_pi.store import Store
 from cp_pi.tasks import cancel_and_wait
 
 log = logging.getLogger("cp_pi.metering")
 
-ALIGNED_INTERVAL = "ClockAlignedDataInterval"
+ALIGNED_INTERVAL = K.clock_aligned_data_interval
 
 
 class Metering:
@@ -63,7 +66,7 @@ class Metering:
         """The measurands a key lists; an empty MeterValues list means the energy register (the
         compliance tests assume it)."""
         measurands = self._configuration.get_list(key)
-        if not measurands and key in ("MeterValuesSampledData", "MeterValuesAlignedData"):
+        if not measurands and key in (K.meter_values_sampled_data, K.meter_values_aligned_data):
             return [ENERGY_REGISTER]
         return measurands
 
@@ -102,7 +105,7 @@ class Metering:
 
     def trigger(self, connector: Connector) -> None:
         """TriggerMessage(MeterValues): the MeterValuesSampledData measurands, now."""
-        measurands = self._listed("MeterValuesSampledData")
+        measurands = self._listed(K.meter_values_sampled_data)
         tx = connector.transaction
         # Volatile, so never patched later: without the central system's id, none.
         known = tx if tx is not None and tx.transaction_id is not None else None
@@ -118,18 +121,18 @@ class Metering:
         if stop_measurands:
             tx.data.begin = self.meter_value(connector, stop_measurands, "Transaction.Begin")
         while True:
-            interval = self._configuration.get_int("MeterValueSampleInterval")
+            interval = self._configuration.get_int(K.meter_value_sample_interval)
             if interval <= 0:
                 return
             await asyncio.sleep(interval)
             self._store.update_transaction_meter(tx.ref, connector.meter.read_wh())
             meter_value = self.meter_value(
-                connector, self._listed("MeterValuesSampledData"), "Sample.Periodic"
+                connector, self._listed(K.meter_values_sampled_data), "Sample.Periodic"
             )
             self._outbox.send_transaction_message(
                 "MeterValues", self.payload(connector, tx, meter_value), transaction_ref=tx.ref
             )
-            kept = self._configuration.get_list("StopTxnSampledData")
+            kept = self._configuration.get_list(K.stop_txn_sampled_data)
             if kept:
                 tx.data.add(self.meter_value(connector, kept, "Sample.Periodic"))
             self._refresh()  # the meter reading and the queue changed: tell the listeners
@@ -143,8 +146,8 @@ class Metering:
 
     def _stop_measurands(self) -> list[str]:
         listed = [
-            *self._configuration.get_list("StopTxnSampledData"),
-            *self._configuration.get_list("StopTxnAlignedData"),
+            *self._configuration.get_list(K.stop_txn_sampled_data),
+            *self._configuration.get_list(K.stop_txn_aligned_data),
         ]
         return list(dict.fromkeys(listed))
 
@@ -180,8 +183,8 @@ class Metering:
             instant = next_aligned_instant(now, interval)
 
     def _read_aligned(self, at: str) -> None:
-        measurands = self._listed("MeterValuesAlignedData")
-        kept = self._configuration.get_list("StopTxnAlignedData")
+        measurands = self._listed(K.meter_values_aligned_data)
+        kept = self._configuration.get_list(K.stop_txn_aligned_data)
         for connector in self._connectors.values():
             tx = connector.transaction
             self._send(connector, self.meter_value(connector, measurands, "Sample.Clock", at))

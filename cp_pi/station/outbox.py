@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 from cp_pi.core.backlog import Backlog
 from cp_pi.core.outbox import (
-    PROVISIONAL_TRANSACTION_ID,
     Check,
     GiveUp,
     Joined,
@@ -37,7 +36,7 @@ from cp_pi.core.outbox import (
 from cp_pi.station.clock import Timer
 from cp_pi.store import QueuedMessage, Store, transaction_name
 
-__all__ = ["PROVISIONAL_TRANSACTION_ID", "CallError", "Outbox", "RefusedAnswer", "RetryPolicy"]
+__all__ = ["CallError", "Outbox", "RefusedAnswer", "RetryPolicy"]
 
 log = logging.getLogger("cp_pi.outbox")
 

@@ -31,6 +31,7 @@ from ocpp.v16.enums import (
     TriggerMessageStatus,
     UnlockStatus,
 )
+from ocpp.v16.enums import ConfigurationKey as K
 
 from cp_pi.core.reading import ConnectorReading
 from cp_pi.core.routing import on
@@ -149,7 +150,7 @@ class CsmsRequests:
         connector = self._connector_for_remote_start(connector_id)
         if connector is None:
             return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.rejected)
-        check = self._configuration.get_bool("AuthorizeRemoteTxRequests")
+        check = self._configuration.get_bool(K.authorize_remote_tx_requests)
         self._spawn(self._transactions.authorize_and_start(connector, id_tag, check=check))
         return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.accepted)
 
@@ -247,7 +248,7 @@ class CsmsRequests:
         # OCPP 1.6 (5.8) lets the charge point limit the keys of one request to
         # GetConfigurationMaxKeys; a list beyond it breaks an occurrence constraint, and
         # answering only some of the keys asked for would hide the others without a word.
-        limit = self._configuration.get_int("GetConfigurationMaxKeys")
+        limit = self._configuration.get_int(K.get_configuration_max_keys)
         if key is not None and len(key) > limit:
             raise OccurenceConstraintViolationError(
                 description=f"{len(key)} keys asked; GetConfigurationMaxKeys is {limit}"
@@ -307,4 +308,4 @@ class CsmsRequests:
             log.warning("triggered BootNotification failed: %s", error)
             return
         if result.get("status") == "Accepted":
-            self._configuration.change("HeartbeatInterval", str(result["interval"]))
+            self._configuration.change(K.heartbeat_interval, str(result["interval"]))

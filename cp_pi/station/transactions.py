@@ -15,14 +15,16 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+from ocpp.v16.enums import ConfigurationKey as K
 from ocpp.v16.enums import Reason
 
+from cp_pi.core.outbox import PROVISIONAL_TRANSACTION_ID
 from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.clock import Clock
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
 from cp_pi.station.metering import Metering
-from cp_pi.station.outbox import PROVISIONAL_TRANSACTION_ID, CallError, Outbox, RefusedAnswer
+from cp_pi.station.outbox import CallError, Outbox, RefusedAnswer
 from cp_pi.store import QueuedMessage, Store, StoreError, transaction_name
 
 log = logging.getLogger("cp_pi.charge_point")
@@ -89,10 +91,10 @@ class Transactions:
     async def look_up(self, id_tag: str) -> tuple[bool, Mapping[str, Any] | None]:
         """Whether ``id_tag`` may charge, and the idTagInfo that says so (None when an offline
         rule decided without one)."""
-        cache_enabled = self._configuration.get_bool("AuthorizationCacheEnabled")
+        cache_enabled = self._configuration.get_bool(K.authorization_cache_enabled)
         cached = self._authorization_cache.lookup(id_tag, now=self._clock.now())
         cached_ok = cache_enabled and cached is not None and cached.get("status") == "Accepted"
-        if cached_ok and self._configuration.get_bool("LocalPreAuthorize"):
+        if cached_ok and self._configuration.get_bool(K.local_pre_authorize):
             return True, cached
         if self._csms_reachable():
             try:
@@ -104,12 +106,12 @@ class Transactions:
                 if cache_enabled:
                     self._authorization_cache.update(id_tag, info)
                 return info.get("status") == "Accepted", info
-        if cached_ok and self._configuration.get_bool("LocalAuthorizeOffline"):
+        if cached_ok and self._configuration.get_bool(K.local_authorize_offline):
             return True, cached
-        return self._configuration.get_bool("AllowOfflineTxForUnknownId"), None
+        return self._configuration.get_bool(K.allow_offline_tx_for_unknown_id), None
 
     def _cached_parent(self, id_tag: str) -> str | None:
-        if not self._configuration.get_bool("AuthorizationCacheEnabled"):
+        if not self._configuration.get_bool(K.authorization_cache_enabled):
             return None
         cached = self._authorization_cache.lookup(id_tag, now=self._clock.now())
         return None if cached is None else cached.get("parentIdTag")
@@ -126,7 +128,7 @@ class Transactions:
     def _await_cable(self, connector: Connector, id_tag: str) -> None:
         connector.stop_waiting_for_cable()
         connector.awaiting_tag = id_tag
-        timeout = self._configuration.get_int("ConnectionTimeOut")
+        timeout = self._configuration.get_int(K.connection_time_out)
 
         def give_up() -> None:
             log.info("connector %d: no cable within %d s for %s", connector.id, timeout, id_tag)
@@ -346,7 +348,7 @@ class Transactions:
         if (
             info is not None
             and id_tag
-            and self._configuration.get_bool("AuthorizationCacheEnabled")
+            and self._configuration.get_bool(K.authorization_cache_enabled)
         ):
             self._authorization_cache.update(id_tag, info)
         if message.action != "StartTransaction" or message.transaction_ref is None:
@@ -365,7 +367,7 @@ class Transactions:
                 self._refresh()
                 if info is None or info.get("status") == "Accepted":
                     return
-                if self._configuration.get_bool("StopTransactionOnInvalidId"):
+                if self._configuration.get_bool(K.stop_transaction_on_invalid_id):
                     self._spawn(self.stop(connector, Reason.de_authorized))
                 else:
                     log.warning(

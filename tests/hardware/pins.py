@@ -49,3 +49,27 @@ def gaps(pin: Any) -> list[float]:
     """Seconds between one pulse's end and the next one's start."""
     found = pulses(pin)
     return [later[0] - earlier[1] for earlier, later in itertools.pairwise(found)]
+
+
+def time_of_first(pin: Any, state: bool) -> float:
+    """Seconds from the start of the pin's history to its first change to ``state``."""
+    elapsed = 0.0
+    for change in pin.states[1:]:
+        elapsed += change.timestamp
+        if change.state == state:
+            return elapsed
+    raise AssertionError(f"pin never went {'high' if state else 'low'}")
+
+
+def high_time(pin: Any) -> float:
+    """Seconds a mock output pin spent high, over its whole history."""
+    total, high_since, now = 0.0, None, 0.0
+    for change in pin.states[1:]:
+        now += change.timestamp
+        if change.state and high_since is None:
+            high_since = now
+        elif not change.state and high_since is not None:
+            total += now - high_since
+            high_since = None
+    assert high_since is None, "the pin is still high"
+    return total

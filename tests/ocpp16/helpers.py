@@ -69,13 +69,13 @@ async def until(station: Station, predicate: Callable[[], bool], *, timeout: flo
         if predicate():
             reached.set()
 
-    charge_point = station.charge_point
-    charge_point.subscribe(check)
+    charger = station.charger
+    charger.subscribe(check)
     try:
         check()
         await asyncio.wait_for(reached.wait(), timeout)
     finally:
-        charge_point.unsubscribe(check)
+        charger.unsubscribe(check)
 
 
 class LogWatch(logging.Handler):

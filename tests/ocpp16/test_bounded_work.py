@@ -13,11 +13,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from ocpp.v16.enums import ConfigurationKey as K
+
 from cp_pi.app import Station, build_station, running_station, shutdown
 from cp_pi.hardware.rig import RigFault
 from cp_pi.ocpp16.link import Link
 from cp_pi.ocpp16.session import OcppSession
-from tests.conftest import fast_settings
+from tests.conftest import fast_settings, rig_of
 from tests.ocpp16.helpers import until
 from tests.ocpp16.raw_csms import RawCsms
 
@@ -86,7 +88,7 @@ async def test_a_flood_of_calls_gets_every_answer_with_at_most_the_bound_in_hand
 async def test_answers_nobody_awaits_are_dropped_at_once(tmp_path: Path) -> None:
     async with RawCsms() as raw, charge_point(tmp_path, raw, response_timeout=0.3) as station:
         session = session_of(station)
-        await station.charge_point.outbox.drained()  # no CALL of ours outstanding
+        await station.charger.outbox.drained()  # no CALL of ours outstanding
         for number in range(50):
             await raw.send([3, f"never-sent-{number}", {"junk": "x" * 60_000}])
         await raw.send([2, "probe1", "GetConfiguration", {"key": ["HeartbeatInterval"]}])
@@ -95,7 +97,7 @@ async def test_answers_nobody_awaits_are_dropped_at_once(tmp_path: Path) -> None
 
         # An answer that comes after its CALL timed out is not taken for the next CALL's.
         raw.answers["Heartbeat"] = lambda _: None
-        outbox = station.charge_point.outbox
+        outbox = station.charger.outbox
         late = outbox.send("Heartbeat", {})
         await asyncio.wait([late])
         assert isinstance(late.exception(), TimeoutError)
@@ -108,9 +110,9 @@ async def test_answers_nobody_awaits_are_dropped_at_once(tmp_path: Path) -> None
 
 
 async def start_charging(station: Station, raw: RawCsms, *, tag: str = TAG) -> None:
-    assert station.rig is not None
-    station.rig.plug(1)
-    station.charge_point.swipe(1, tag)
+    rig = rig_of(station)
+    rig.plug(1)
+    station.charger.swipe(1, tag)
     await until(station, lambda: station.connectors[1].transaction is not None)
 
 
@@ -118,7 +120,7 @@ async def test_a_transaction_id_the_store_cannot_keep_is_refused_and_delivery_go
     tmp_path: Path,
 ) -> None:
     async with RawCsms() as raw, charge_point(tmp_path, raw) as station:
-        station.charge_point.configuration.change("TransactionMessageRetryInterval", "0")
+        station.charger.configuration.change(K.transaction_message_retry_interval, "0")
         ids = iter([2**70, 7])
         raw.answers["StartTransaction"] = lambda _: {
             "transactionId": next(ids),
@@ -130,7 +132,7 @@ async def test_a_transaction_id_the_store_cannot_keep_is_refused_and_delivery_go
         await until(station, lambda: tx.transaction_id == 7)
         assert raw.count("StartTransaction") == 2
 
-        station.charge_point.swipe(1, TAG)
+        station.charger.swipe(1, TAG)
         await raw.until(lambda: raw.count("StopTransaction") == 1)
         assert next(p for a, p in raw.calls if a == "StopTransaction")["transactionId"] == 7
         assert raw.connections == 1  # the link never went half alive nor down
@@ -138,7 +140,7 @@ async def test_a_transaction_id_the_store_cannot_keep_is_refused_and_delivery_go
 
 async def test_timeouts_keep_a_transaction_message_until_it_is_answered(tmp_path: Path) -> None:
     async with RawCsms() as raw, charge_point(tmp_path, raw, response_timeout=0.2) as station:
-        station.charge_point.configuration.change("TransactionMessageRetryInterval", "0")
+        station.charger.configuration.change(K.transaction_message_retry_interval, "0")
         silent = iter(range(4))  # more timeouts than TransactionMessageAttempts (3)
         answer_start = raw.answers["StartTransaction"]
         raw.answers["StartTransaction"] = lambda p: (
@@ -149,24 +151,24 @@ async def test_timeouts_keep_a_transaction_message_until_it_is_answered(tmp_path
         tx = station.connectors[1].transaction
         assert tx is not None
         await until(station, lambda: tx.transaction_id is not None)
-        assert station.charge_point.outbox.pending_transaction_messages == 0
+        assert station.charger.outbox.pending_transaction_messages == 0
 
 
 async def test_no_transaction_message_goes_out_with_an_id_the_csms_did_not_give(
     tmp_path: Path,
 ) -> None:
     async with RawCsms() as raw, charge_point(tmp_path, raw) as station:
-        configuration = station.charge_point.configuration
-        configuration.change("TransactionMessageRetryInterval", "0")
-        configuration.change("TransactionMessageAttempts", "2")
+        configuration = station.charger.configuration
+        configuration.change(K.transaction_message_retry_interval, "0")
+        configuration.change(K.transaction_message_attempts, "2")
         raw.refuse.add("StartTransaction")
         await start_charging(station, raw)
         await raw.until(lambda: raw.count("StartTransaction") == 2)  # then discarded
 
         raw.refuse.clear()
-        station.charge_point.swipe(1, TAG)
+        station.charger.swipe(1, TAG)
         await until(station, lambda: station.connectors[1].transaction is None)
-        await until(station, lambda: station.charge_point.outbox.pending_transaction_messages == 0)
+        await until(station, lambda: station.charger.outbox.pending_transaction_messages == 0)
         assert raw.count("StopTransaction") == 0
         assert all(p.get("transactionId") != -1 for _, p in raw.calls)
 
@@ -175,20 +177,20 @@ async def test_a_drivers_authorize_is_not_held_behind_a_message_waiting_for_its_
     tmp_path: Path,
 ) -> None:
     async with RawCsms() as raw, charge_point(tmp_path, raw) as station:
-        station.charge_point.configuration.change("TransactionMessageRetryInterval", "30")
+        station.charger.configuration.change(K.transaction_message_retry_interval, "30")
         await start_charging(station, raw)
         raw.refuse.add("StopTransaction")
-        station.charge_point.swipe(1, TAG)
+        station.charger.swipe(1, TAG)
         await raw.until(lambda: raw.count("StopTransaction") == 1)  # next try in 30 s
-        assert station.rig is not None
-        connector = station.charge_point.connectors[1]
+        rig = rig_of(station)
+        connector = station.charger.connectors[1]
         await until(station, lambda: not connector.busy.locked())  # the first stop is over
-        station.rig.unplug(1)
-        station.rig.plug(1)
-        station.charge_point.swipe(1, "SECOND")
+        rig.unplug(1)
+        rig.plug(1)
+        station.charger.swipe(1, "SECOND")
         await raw.until(lambda: raw.count("Authorize") == 2, timeout=5)
         assert raw.count("StopTransaction") == 1
-        assert station.charge_point.outbox.pending_transaction_messages >= 1
+        assert station.charger.outbox.pending_transaction_messages >= 1
 
 
 async def test_waiting_statuses_and_triggered_meter_values_coalesce_per_connector(
@@ -196,7 +198,7 @@ async def test_waiting_statuses_and_triggered_meter_values_coalesce_per_connecto
 ) -> None:
     async with RawCsms() as raw, charge_point(tmp_path, raw, response_timeout=0.5) as station:
         raw.answers["Heartbeat"] = lambda _: None
-        outbox = station.charge_point.outbox
+        outbox = station.charger.outbox
         await outbox.drained()
         stuck = outbox.send("Heartbeat", {})  # holds the queue for half a second
         statuses, meter_values = raw.count("StatusNotification"), raw.count("MeterValues")
@@ -216,7 +218,7 @@ async def test_the_backoff_starts_afresh_only_once_the_csms_answered_on_the_link
 ) -> None:
     async with RawCsms(close_at_once=True) as raw:
         station = build_station(fast_settings(tmp_path / "data", raw.url))
-        link = Link(station.charge_point, raw.url, backoff_first=0.01)
+        link = Link(station.charger, raw.url, backoff_first=0.01)
         running = asyncio.create_task(link.run())
         try:
             await raw.until(lambda: raw.connections == 4)
@@ -280,8 +282,8 @@ async def test_during_a_flood_a_driver_charges_and_a_lock_opening_still_stops_en
             await start_charging(station, raw)  # Authorize and StartTransaction get through
             connector = station.connectors[1]
             await until(station, lambda: connector.status()[0].value == "Charging")
-            assert station.rig is not None
-            station.rig.set_fault(1, RigFault.FEEDBACK_BROKEN)
+            rig = rig_of(station)
+            rig.set_fault(1, RigFault.FEEDBACK_BROKEN)
             await until(station, lambda: not connector.hardware.contactor_closed)
             await until(station, lambda: connector.transaction is None)
             await raw.until(lambda: raw.count("StopTransaction") == 1)

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from cp_pi.app import Station
 from cp_pi.csms.server import CentralSystem
-from tests.conftest import CP_ID, StationFactory
+from cp_pi.hardware.rig import BenchRig
+from tests.conftest import CP_ID, StationFactory, rig_of
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached
 from tests.ocpp16.test_unlock_connector import TAG, start_charging
 
 
 async def test_remote_start_locks_then_starts_then_closes_the_contactor(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     """OCTT TC_010_CS (Remote start, cable plugged in first)."""
     transaction_id = await start_charging(station, csms)
     connector = station.connectors[1]
     assert connector.hardware.contactor_closed
-    assert station.rig is not None
-    assert station.rig.lock_engaged(1)
+    assert rig.lock_engaged(1)
     assert csms.transactions[transaction_id].id_tag == TAG
     assert connector.transaction is not None
     assert connector.transaction.transaction_id == transaction_id
@@ -33,19 +33,18 @@ async def test_remote_start_on_a_busy_connector_is_rejected(
 
 
 async def test_remote_start_before_the_cable_waits_in_preparing(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     """OCTT TC_011_1_CS (Remote start first, then the cable)."""
     start = mark(csms)
     assert (await csms.remote_start(CP_ID, TAG, connector_id=1))["status"] == "Accepted"
     await status_reached(csms, "Preparing", after=start)
-    assert station.rig is not None
-    station.rig.plug(1)
+    rig.plug(1)
     await status_reached(csms, "Charging", after=start)
 
 
 async def test_remote_stop_ends_with_reason_remote_and_releases_the_cable(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     """OCTT TC_012_CS (Remote stop)."""
     transaction_id = await start_charging(station, csms)
@@ -54,49 +53,47 @@ async def test_remote_stop_ends_with_reason_remote_and_releases_the_cable(
     await call_index(csms, "StopTransaction", after=start, reason="Remote")
     await status_reached(csms, "Finishing", after=start)
     assert not station.connectors[1].hardware.contactor_closed
-    assert station.rig is not None
-    assert not station.rig.lock_engaged(1)
+    assert not rig.lock_engaged(1)
     assert (await csms.remote_stop(CP_ID, transaction_id))["status"] == "Rejected"
 
 
 async def test_local_swipe_starts_and_the_same_tag_stops(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     """OCTT TC_003_CS and TC_068_CS (only the starting tag stops)."""
-    assert station.rig is not None
     start = mark(csms)
-    station.rig.plug(1)
-    station.charge_point.swipe(1, "RFID-1")
+    rig.plug(1)
+    station.charger.swipe(1, "RFID-1")
     await call_index(csms, "Authorize", after=start, idTag="RFID-1")
     await status_reached(csms, "Charging", after=start)
-    station.charge_point.swipe(1, "RFID-2")  # another tag does not own it
-    station.charge_point.swipe(1, "RFID-1")
+    station.charger.swipe(1, "RFID-2")  # another tag does not own it
+    station.charger.swipe(1, "RFID-1")
     await call_index(csms, "StopTransaction", after=start, reason="Local", idTag="RFID-1")
 
 
-async def test_unknown_tag_is_not_charged(station: Station, csms: CentralSystem) -> None:
+async def test_unknown_tag_is_not_charged(
+    station: Station, rig: BenchRig, csms: CentralSystem
+) -> None:
     csms.authorized_tags = {"GOOD"}
-    assert station.rig is not None
     start = mark(csms)
-    station.rig.plug(1)
-    station.charge_point.swipe(1, "BAD")
+    rig.plug(1)
+    station.charger.swipe(1, "BAD")
     await call_index(csms, "Authorize", after=start, idTag="BAD")
-    station.charge_point.swipe(1, "GOOD")
+    station.charger.swipe(1, "GOOD")
     await status_reached(csms, "Charging", after=start)
     assert [p["idTag"] for p in calls(csms, "StartTransaction", after=start)] == ["GOOD"]
 
 
 async def test_ev_unplug_stops_with_ev_disconnected_and_ends_available(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     """OCTT TC_005_1_CS (EV side disconnected, stop and unlock)."""
     await start_charging(station, csms)
     start = mark(csms)
-    assert station.rig is not None
-    station.rig.unplug(1)
+    rig.unplug(1)
     await call_index(csms, "StopTransaction", after=start, reason="EVDisconnected")
     await status_reached(csms, "Available", after=start)
-    assert not station.rig.lock_engaged(1)  # UnlockConnectorOnEVSideDisconnect
+    assert not rig.lock_engaged(1)  # UnlockConnectorOnEVSideDisconnect
 
 
 async def test_meter_values_are_sampled_during_a_transaction(
@@ -146,8 +143,8 @@ async def test_change_availability_is_scheduled_during_a_transaction_and_persist
         assert answer == {"status": "Scheduled"}
         start = mark(csms)
         await csms.remote_stop(CP_ID, transaction_id)
-        assert station.rig is not None
-        station.rig.unplug(1)
+        rig = rig_of(station)
+        rig.unplug(1)
         await status_reached(csms, "Unavailable", after=start)
         assert (await csms.remote_start(CP_ID, TAG, connector_id=1))["status"] == "Rejected"
     start = mark(csms)

@@ -12,7 +12,8 @@ import pytest
 from cp_pi.config import ConnectorConfig, LockConfig
 from cp_pi.csms.server import CentralSystem
 from cp_pi.hardware.rig import RigFault
-from tests.conftest import CP_ID, FAST_LOCK, StationFactory
+from tests.conftest import CP_ID, FAST_LOCK, StationFactory, rig_of
+from tests.hardware.pins import pulses
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached, until
 from tests.ocpp16.test_unlock_connector import UNLOCK_PIN, start_charging
 
@@ -25,38 +26,24 @@ def healing_lock(**changes: Any) -> list[ConnectorConfig]:
     return [ConnectorConfig(lock=LockConfig(**lock))]
 
 
-def pulses(pin: Any) -> list[tuple[float, float]]:
-    """(start, end) of each high pulse in a mock output pin's history, in seconds."""
-    found: list[tuple[float, float]] = []
-    now, rose = 0.0, None
-    for change in pin.states[1:]:
-        now += change.timestamp
-        if change.state and rose is None:
-            rose = now
-        elif not change.state and rose is not None:
-            found.append((rose, now))
-            rose = None
-    return found
-
-
 async def test_tc_024_a_lock_that_failed_at_start_heals_and_remote_starts_are_accepted_again(
     make_station: StationFactory, csms: CentralSystem
 ) -> None:
     async with make_station(connectors=healing_lock()) as station:
-        assert station.rig is not None
-        station.rig.set_fault(1, RigFault.LOCK_STUCK)
+        rig = rig_of(station)
+        rig.set_fault(1, RigFault.LOCK_STUCK)
         start = mark(csms)
-        station.rig.plug(1)
+        rig.plug(1)
         assert (await csms.remote_start(CP_ID, "TAG-1", connector_id=1))["status"] == "Accepted"
         await status_reached(csms, "Faulted", after=start, error_code="ConnectorLockFailure")
         assert calls(csms, "StartTransaction", after=start) == []
 
-        station.rig.set_fault(1, RigFault.NONE)  # repaired
-        station.rig.unplug(1)
+        rig.set_fault(1, RigFault.NONE)  # repaired
+        rig.unplug(1)
 
         await status_reached(csms, "Available", after=start)
         assert (await csms.remote_start(CP_ID, "TAG-2", connector_id=1))["status"] == "Accepted"
-        station.rig.plug(1)
+        rig.plug(1)
         await status_reached(csms, "Charging", after=start)
         await call_index(csms, "StartTransaction", after=start, idTag="TAG-2")
 
@@ -67,11 +54,11 @@ async def test_tc_030_a_stuck_lock_is_retried_with_growing_pauses_until_it_moves
     caplog.set_level(logging.WARNING, logger="cp_pi.charge_point")
     async with make_station(connectors=healing_lock(retries=0)) as station:
         await start_charging(station, csms)
-        assert station.rig is not None
+        rig = rig_of(station)
         hardware = station.connectors[1].hardware
         unlock_coil = station.pin_factory.pin(UNLOCK_PIN)
         unlock_coil.clear_states()
-        station.rig.set_fault(1, RigFault.LOCK_STUCK)
+        rig.set_fault(1, RigFault.LOCK_STUCK)
         start = mark(csms)
         assert await csms.unlock_connector(CP_ID, 1) == {"status": "UnlockFailed"}
         await status_reached(csms, "Faulted", after=start, error_code="ConnectorLockFailure")
@@ -95,12 +82,12 @@ async def test_tc_030_a_stuck_lock_is_retried_with_growing_pauses_until_it_moves
             f"(retry {n})" for n in range(1, 5)
         ]
         assert "LOCK_FAILED_TO_MOVE" in retries[0]
-        assert station.rig.lock_engaged(1)
+        assert rig.lock_engaged(1)
 
-        station.rig.set_fault(1, RigFault.NONE)  # repaired: the next retry releases it
+        rig.set_fault(1, RigFault.NONE)  # repaired: the next retry releases it
 
         await status_reached(csms, "Finishing", after=start)
-        assert not station.rig.lock_engaged(1)
+        assert not rig.lock_engaged(1)
         transaction = await csms.remote_start(CP_ID, "TAG-2", connector_id=1)
         assert transaction["status"] == "Accepted"
         await call_index(csms, "StartTransaction", after=start, idTag="TAG-2")
@@ -112,17 +99,17 @@ async def test_a_cable_removed_is_a_moment_to_retry_at_once(
     patient = healing_lock(heal_pause=30, heal_pause_max=300)
     async with make_station(connectors=patient) as station:
         await start_charging(station, csms)
-        assert station.rig is not None
-        station.rig.set_fault(1, RigFault.LOCK_STUCK)
+        rig = rig_of(station)
+        rig.set_fault(1, RigFault.LOCK_STUCK)
         start = mark(csms)
         assert await csms.unlock_connector(CP_ID, 1) == {"status": "UnlockFailed"}
         await status_reached(csms, "Faulted", after=start, error_code="ConnectorLockFailure")
-        station.rig.set_fault(1, RigFault.NONE)
+        rig.set_fault(1, RigFault.NONE)
 
-        station.rig.unplug(1)  # long before the 30 s pause is over
+        rig.unplug(1)  # long before the 30 s pause is over
 
         await status_reached(csms, "Available", after=start)
-        assert not station.rig.lock_engaged(1)
+        assert not rig.lock_engaged(1)
 
 
 async def test_a_welded_contactor_heals_when_its_aux_contact_opens(
@@ -130,20 +117,20 @@ async def test_a_welded_contactor_heals_when_its_aux_contact_opens(
 ) -> None:
     async with make_station(connectors=healing_lock()) as station:
         transaction_id = await start_charging(station, csms)
-        assert station.rig is not None
+        rig = rig_of(station)
         hardware = station.connectors[1].hardware
-        station.rig.set_fault(1, RigFault.CONTACTOR_WELDED)
+        rig.set_fault(1, RigFault.CONTACTOR_WELDED)
         start = mark(csms)
         await csms.remote_stop(CP_ID, transaction_id)
         await status_reached(csms, "Faulted", after=start, error_code="PowerSwitchFailure")
         drives = hardware.lock_drives
-        station.rig.unplug(1)
+        rig.unplug(1)
         await until(station, lambda: not hardware.cable_present)
         assert (await csms.remote_start(CP_ID, "TAG-2", connector_id=1))["status"] == "Rejected"
         assert hardware.lock_drives == drives  # never driven while the socket may be live
 
-        station.rig.set_fault(1, RigFault.NONE)  # the aux contact reads open again
+        rig.set_fault(1, RigFault.NONE)  # the aux contact reads open again
 
         await status_reached(csms, "Available", after=start)
-        assert not station.rig.lock_engaged(1)  # and the lock healed as well
+        assert not rig.lock_engaged(1)  # and the lock healed as well
         assert (await csms.remote_start(CP_ID, "TAG-2", connector_id=1))["status"] == "Accepted"

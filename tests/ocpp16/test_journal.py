@@ -18,10 +18,11 @@ import pytest
 from cp_pi.app import Station, running_station
 from cp_pi.config import LogConfig, load_settings
 from cp_pi.csms.server import CentralSystem
+from cp_pi.hardware.rig import BenchRig
 from cp_pi.ocpp16.link import explain
 from cp_pi.ocpp16.wire import redact
 from cp_pi.station.clock import Clock
-from tests.conftest import CP_ID, StationFactory, fast_settings
+from tests.conftest import CP_ID, StationFactory, fast_settings, rig_of
 from tests.ocpp16.helpers import LogWatch, until
 from tests.ocpp16.test_link import csms_outage
 
@@ -30,20 +31,19 @@ TEN_YEARS = 10 * 365 * 24 * 3600.0
 
 
 async def test_an_offline_transaction_is_named_by_its_ref_then_its_id_and_its_delivery_told(
-    station: Station, csms: CentralSystem, log_watch: LogWatch
+    station: Station, rig: BenchRig, csms: CentralSystem, log_watch: LogWatch
 ) -> None:
-    assert station.rig is not None
     await csms.change_configuration(CP_ID, "AllowOfflineTxForUnknownId", "true")
     await csms_outage(station, csms)
-    station.rig.plug(1)
-    station.charge_point.swipe(1, "OFFLINE")
+    rig.plug(1)
+    station.charger.swipe(1, "OFFLINE")
     await until(station, lambda: station.connectors[1].transaction is not None)
     tx = station.connectors[1].transaction
     assert tx is not None
     ref = tx.ref[:8]
-    station.charge_point.swipe(1, "OFFLINE")
+    station.charger.swipe(1, "OFFLINE")
     await until(station, lambda: station.connectors[1].transaction is None)
-    queued = station.charge_point.outbox.pending_transaction_messages
+    queued = station.charger.outbox.pending_transaction_messages
 
     await csms.start()
     await log_watch.seen("delivered")
@@ -68,14 +68,14 @@ async def test_the_oldest_wait_is_told_on_the_clock_the_messages_were_stamped_wi
     clock = Clock(wall=lambda: time.time() - TEN_YEARS, synchronised=lambda: True)
     settings = fast_settings(tmp_path / "data", csms.url)
     async with running_station(settings, response_timeout=5, clock=clock) as station:
-        await until(station, lambda: station.charge_point.csms_connected)
-        assert station.rig is not None
+        await until(station, lambda: station.charger.csms_connected)
+        rig = rig_of(station)
         await csms.change_configuration(CP_ID, "AllowOfflineTxForUnknownId", "true")
         await csms_outage(station, csms)
-        station.rig.plug(1)
-        station.charge_point.swipe(1, "OFFLINE")
+        rig.plug(1)
+        station.charger.swipe(1, "OFFLINE")
         await until(station, lambda: station.connectors[1].transaction is not None)
-        station.charge_point.swipe(1, "OFFLINE")
+        station.charger.swipe(1, "OFFLINE")
         await until(station, lambda: station.connectors[1].transaction is None)
         await csms.start()
         await log_watch.seen("delivered")

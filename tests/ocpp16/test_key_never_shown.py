@@ -117,7 +117,7 @@ async def test_a_key_in_a_malformed_frame_is_hidden_from_logs_and_the_bench(
         answered = {frame[1] for frame in answers if len(frame) > 1}
         assert {"m1", "m2", "m4", "m5", "m6", "m8", "m9", "m10"} <= answered
         # ... and still works with its old key: nothing was changed by a broken frame
-        assert station.charge_point.configuration.authorization_key() == KEY
+        assert station.charger.configuration.authorization_key() == KEY
         shown = bench_view(station)
     assert leaks(caplog, KEY, NEW_KEY) == []
     assert NEW_KEY not in shown

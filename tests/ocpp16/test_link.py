@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+from ocpp.v16.enums import ConfigurationKey as K
+
 from cp_pi.app import Station
 from cp_pi.csms.server import CentralSystem
-from tests.conftest import CP_ID, StationFactory
+from cp_pi.hardware.rig import BenchRig
+from tests.conftest import CP_ID, StationFactory, rig_of
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached, until
 from tests.ocpp16.test_unlock_connector import start_charging
 
 
 async def csms_outage(station: Station, csms: CentralSystem) -> None:
     await csms.stop()
-    await until(station, lambda: not station.charge_point.csms_connected)
+    await until(station, lambda: not station.charger.csms_connected)
 
 
 async def test_a_stop_decided_while_the_csms_is_down_arrives_first_after_it_returns(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     transaction_id = await start_charging(station, csms)
     await csms_outage(station, csms)
-    assert station.rig is not None
-    station.rig.unplug(1)
+    rig.unplug(1)
     await until(station, lambda: station.connectors[1].transaction is None)
-    assert station.charge_point.outbox.pending_transaction_messages == 1
+    assert station.charger.outbox.pending_transaction_messages == 1
 
     start = mark(csms)
     await csms.start()
@@ -31,27 +33,26 @@ async def test_a_stop_decided_while_the_csms_is_down_arrives_first_after_it_retu
     assert stop < available  # queued transaction messages first, then fresh statuses
     assert csms.frames[stop].frame[3]["transactionId"] == transaction_id
     assert calls(csms, "BootNotification", after=start) == []  # a reconnect is not a boot
-    assert station.charge_point.outbox.pending_transaction_messages == 0
+    assert station.charger.outbox.pending_transaction_messages == 0
 
 
 async def test_an_offline_transaction_gets_its_real_id_when_the_csms_answers(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     """OCTT TC_039_CS (Offline transaction, started and stopped offline)."""
-    assert station.rig is not None
     start = mark(csms)
-    station.rig.plug(1)
-    station.charge_point.swipe(1, "CACHED")  # online: the answer fills the authorization cache
+    rig.plug(1)
+    station.charger.swipe(1, "CACHED")  # online: the answer fills the authorization cache
     await status_reached(csms, "Charging", after=start)
-    station.charge_point.swipe(1, "CACHED")
+    station.charger.swipe(1, "CACHED")
     await status_reached(csms, "Finishing", after=start)
 
     await csms_outage(station, csms)
-    station.charge_point.swipe(1, "CACHED")  # offline: LocalAuthorizeOffline + the cache
+    station.charger.swipe(1, "CACHED")  # offline: LocalAuthorizeOffline + the cache
     await until(station, lambda: station.connectors[1].transaction is not None)
-    station.charge_point.swipe(1, "CACHED")
+    station.charger.swipe(1, "CACHED")
     await until(station, lambda: station.connectors[1].transaction is None)
-    assert station.charge_point.outbox.pending_transaction_messages == 2
+    assert station.charger.outbox.pending_transaction_messages == 2
 
     start = mark(csms)
     await csms.start()
@@ -67,11 +68,11 @@ async def test_an_unknown_tag_offline_is_refused_unless_allowed(
     make_station: StationFactory, csms: CentralSystem
 ) -> None:
     async with make_station() as station:
-        assert station.rig is not None
-        station.rig.plug(1)
+        rig = rig_of(station)
+        rig.plug(1)
         await csms.change_configuration(CP_ID, "AllowOfflineTxForUnknownId", "true")
         await csms_outage(station, csms)
-        station.charge_point.swipe(1, "STRANGER")
+        station.charger.swipe(1, "STRANGER")
         await until(station, lambda: station.connectors[1].transaction is not None)
 
 
@@ -101,7 +102,7 @@ async def test_a_message_refused_every_time_is_given_up_after_the_configured_att
     await csms.remote_stop(CP_ID, transaction_id)
     await status_reached(csms, "Finishing", after=start)  # the queue moved on
     assert len(calls(csms, "StopTransaction", after=start)) == 2
-    assert station.charge_point.outbox.pending_transaction_messages == 0
+    assert station.charger.outbox.pending_transaction_messages == 0
 
 
 async def test_a_half_open_link_is_found_by_ping_and_redialled(
@@ -114,13 +115,13 @@ async def test_a_half_open_link_is_found_by_ping_and_redialled(
         await csms.reset(CP_ID, "Soft")  # the new ping interval applies from the next link
         start = mark(csms)
         await call_index(csms, "BootNotification", after=start)
-        await until(station, lambda: station.charge_point.csms_connected)
+        await until(station, lambda: station.charger.csms_connected)
 
         # The CSMS's side goes silent without closing: no pong, no FIN, like a dead router.
         csms._sessions[CP_ID].connection.transport.pause_reading()
 
-        await until(station, lambda: not station.charge_point.csms_connected)
-        await until(station, lambda: station.charge_point.csms_connected)
+        await until(station, lambda: not station.charger.csms_connected)
+        await until(station, lambda: station.charger.csms_connected)
         assert calls(csms, "BootNotification", after=start + 1)[1:] == []
 
 
@@ -159,4 +160,4 @@ async def test_a_heartbeat_interval_from_a_boot_notification_takes_effect_at_onc
     start = mark(csms)
     assert (await csms.trigger_message(CP_ID, "BootNotification")) == {"status": "Accepted"}
     await csms.wait_for_call(CP_ID, "Heartbeat", after=start, timeout=5)
-    assert station.charge_point.configuration.get_int("HeartbeatInterval") == 1
+    assert station.charger.configuration.get_int(K.heartbeat_interval) == 1

@@ -36,10 +36,10 @@ async def test_a_call_in_flight_fails_at_once_when_the_link_drops(tmp_path: Path
         assert loop.time() - dropped_at < PATIENT / 10
         # The link redials and the next CALL is answered as usual.
         raw.answers["Heartbeat"] = lambda _: {"currentTime": "2026-01-01T00:00:00Z"}
-        cp = station.charge_point
+        cp = station.charger
         await until(station, lambda: not cp.csms_connected)
         await until(station, lambda: cp.csms_connected)
-        answer = await station.charge_point.outbox.send("Heartbeat", {})
+        answer = await station.charger.outbox.send("Heartbeat", {})
         assert answer == {"currentTime": "2026-01-01T00:00:00Z"}
 
 

@@ -8,7 +8,7 @@ import asyncio
 from cp_pi.app import Station
 from cp_pi.config import ConnectorConfig, LockConfig, MeterConfig, MeterKind, RigConfig
 from cp_pi.csms.server import CentralSystem
-from tests.conftest import CP_ID, FAST_LOCK, StationFactory
+from tests.conftest import CP_ID, FAST_LOCK, StationFactory, rig_of
 from tests.ocpp16.helpers import call_index, mark, status_reached
 from tests.ocpp16.test_tc_071_clock_aligned import POWER
 from tests.ocpp16.test_unlock_connector import start_charging
@@ -38,11 +38,11 @@ async def test_meter_start_and_stop_are_read_at_that_moment(
     # Polled once at start-up, then not for a minute: only the refresh reads it meanwhile.
     connectors = with_meter(MeterConfig(kind=MeterKind.SIMULATED, poll_interval=60))
     async with make_station(connectors=connectors, rig=FAST_RIG) as station:
-        assert station.rig is not None
+        rig = rig_of(station)
         first_start, first_stop = await charge_and_stop(station, csms)
-        register = station.rig.meter(1).read_wh()  # a meter of its own: read now
+        register = rig.meter(1).read_wh()  # a meter of its own: read now
         unplugged = mark(csms)
-        station.rig.unplug(1)
+        rig.unplug(1)
         await status_reached(csms, "Available", after=unplugged)
         second_start, _ = await charge_and_stop(station, csms)
 

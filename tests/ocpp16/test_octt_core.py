@@ -14,6 +14,7 @@ import pytest
 from cp_pi.app import Station
 from cp_pi.csms.records import FrameRecord
 from cp_pi.csms.server import CentralSystem
+from cp_pi.hardware.rig import BenchRig
 from tests.conftest import CP_ID, StationFactory
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached
 from tests.ocpp16.test_unlock_connector import TAG, start_charging
@@ -119,13 +120,12 @@ async def test_tc_002_configuration_is_read_and_set_while_the_boot_is_pending(
 
 
 async def test_tc_003_plug_in_first_then_present_a_tag(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
-    assert station.rig is not None
     start = mark(csms)
-    station.rig.plug(1)
+    rig.plug(1)
     preparing = await status_reached(csms, "Preparing", after=start)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     authorize = await call_index(csms, "Authorize", after=start, idTag=TAG)
     started = await call_index(csms, "StartTransaction", after=start, idTag=TAG, connectorId=1)
     await status_reached(csms, "Charging", after=start)
@@ -133,15 +133,14 @@ async def test_tc_003_plug_in_first_then_present_a_tag(
 
 
 async def test_tc_004_1_present_a_tag_first_then_plug_in(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
-    assert station.rig is not None
     start = mark(csms)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     await call_index(csms, "Authorize", after=start, idTag=TAG)
     await status_reached(csms, "Preparing", after=start)
     assert calls(csms, "StartTransaction", after=start) == []
-    station.rig.plug(1)
+    rig.plug(1)
     await call_index(csms, "StartTransaction", after=start, idTag=TAG)
     await status_reached(csms, "Charging", after=start)
 
@@ -151,7 +150,7 @@ async def test_tc_004_2_a_tag_without_a_cable_expires_after_the_connection_timeo
 ) -> None:
     await configure(csms, ConnectionTimeOut="1")
     start = mark(csms)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     preparing = await status_reached(csms, "Preparing", after=start)
     available = await status_reached(csms, "Available", after=preparing)
     assert csms.frames[available].time - csms.frames[preparing].time >= 0.9
@@ -160,55 +159,52 @@ async def test_tc_004_2_a_tag_without_a_cable_expires_after_the_connection_timeo
 
 
 async def test_tc_005_2_ev_side_disconnect_stops_and_the_central_system_unlocks(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await configure(
         csms, StopTransactionOnEVSideDisconnect="true", UnlockConnectorOnEVSideDisconnect="false"
     )
     await start_charging(station, csms)
     start = mark(csms)
-    assert station.rig is not None
-    station.rig.unplug(1)
+    rig.unplug(1)
     await call_index(csms, "StopTransaction", after=start, reason="EVDisconnected")
     # The cable stays locked at the charger's side, and the connector is not Available with it.
     await status_reached(csms, "Finishing", after=start)
-    assert station.rig.lock_engaged(1)  # released only when the central system says so
+    assert rig.lock_engaged(1)  # released only when the central system says so
     assert (await csms.unlock_connector(CP_ID, 1)) == {"status": "Unlocked"}
-    assert not station.rig.lock_engaged(1)
+    assert not rig.lock_engaged(1)
     await status_reached(csms, "Available", after=start)
 
 
 async def test_tc_007_a_cached_tag_starts_without_asking_the_central_system(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await configure(
         csms, AuthorizationCacheEnabled="true", LocalPreAuthorize="true", ConnectionTimeOut="1"
     )
     start = mark(csms)
-    station.charge_point.swipe(1, TAG)  # online: the answer goes into the cache
+    station.charger.swipe(1, TAG)  # online: the answer goes into the cache
     await call_index(csms, "Authorize", after=start, idTag=TAG)
     preparing = await status_reached(csms, "Preparing", after=start)
     await status_reached(csms, "Available", after=preparing)  # no cable came
 
     start = mark(csms)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     await status_reached(csms, "Preparing", after=start)
-    assert station.rig is not None
-    station.rig.plug(1)
+    rig.plug(1)
     await call_index(csms, "StartTransaction", after=start, idTag=TAG)
     await status_reached(csms, "Charging", after=start)
     assert calls(csms, "Authorize", after=start) == []
 
 
 async def test_tc_010_remote_start_with_the_cable_plugged_in_first(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await configure(csms, AuthorizeRemoteTxRequests="true")
     answer = await csms.get_configuration(CP_ID, ["AuthorizeRemoteTxRequests"])
     assert answer["configurationKey"][0]["value"] == "true"
-    assert station.rig is not None
     start = mark(csms)
-    station.rig.plug(1)
+    rig.plug(1)
     await status_reached(csms, "Preparing", after=start)
     assert (await csms.remote_start(CP_ID, TAG, connector_id=1)) == {"status": "Accepted"}
     authorize = await call_index(csms, "Authorize", after=start, idTag=TAG)
@@ -234,16 +230,15 @@ async def test_tc_011_2_a_remote_start_without_a_cable_times_out(
     ids=["tc_023_1_invalid", "tc_023_2_expired", "tc_023_3_blocked"],
 )
 async def test_tc_023_a_tag_the_central_system_refuses_is_not_charged(
-    station: Station, csms: CentralSystem, refusal: str
+    station: Station, rig: BenchRig, csms: CentralSystem, refusal: str
 ) -> None:
     await configure(csms, LocalPreAuthorize="true")
     csms.tag_statuses["REFUSED"] = refusal
     start = mark(csms)
-    station.charge_point.swipe(1, "REFUSED")
+    station.charger.swipe(1, "REFUSED")
     authorize = await csms.wait_for_call(CP_ID, "Authorize", after=start)
     await answered(csms, authorize)
-    assert station.rig is not None
-    station.rig.plug(1)
+    rig.plug(1)
     await status_reached(csms, "Preparing", after=start)
     connector = station.connectors[1]
     assert connector.transaction is None
@@ -275,16 +270,15 @@ async def test_tc_028_remote_stop_of_an_unknown_transaction_is_rejected(
 
 
 async def test_tc_068_only_the_tag_that_started_stops_the_transaction(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
-    assert station.rig is not None
     start = mark(csms)
-    station.rig.plug(1)
-    station.charge_point.swipe(1, TAG)
+    rig.plug(1)
+    station.charger.swipe(1, TAG)
     await status_reached(csms, "Charging", after=start)
-    station.charge_point.swipe(1, "ANOTHER-TAG")
+    station.charger.swipe(1, "ANOTHER-TAG")
     assert station.connectors[1].hardware.contactor_closed
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     stop = await csms.wait_for_call(CP_ID, "StopTransaction", after=start)
     assert stop.frame[3]["idTag"] == TAG
     await status_reached(csms, "Finishing", after=start)
@@ -408,13 +402,13 @@ async def test_tc_061_after_clear_cache_a_tag_is_asked_for_again(
         csms, AuthorizationCacheEnabled="true", LocalPreAuthorize="true", ConnectionTimeOut="1"
     )
     start = mark(csms)
-    station.charge_point.swipe(1, TAG)  # Authorized: the answer is cached
+    station.charger.swipe(1, TAG)  # Authorized: the answer is cached
     await call_index(csms, "Authorize", after=start, idTag=TAG)
     preparing = await status_reached(csms, "Preparing", after=start)
     await status_reached(csms, "Available", after=preparing)  # the connection timeout
     assert (await csms.clear_cache(CP_ID)) == {"status": "Accepted"}
     start = mark(csms)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     await call_index(csms, "Authorize", after=start, idTag=TAG)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from cp_pi.app import Station
 from cp_pi.csms.server import CentralSystem
+from cp_pi.hardware.rig import BenchRig
 from tests.conftest import CP_ID
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached, until
 from tests.ocpp16.test_link import csms_outage
@@ -21,7 +22,7 @@ async def test_tc_036_meter_values_taken_offline_arrive_in_order(
 ) -> None:
     await configure(csms, MeterValueSampleInterval="1")
     transaction_id = await start_charging(station, csms)
-    outbox = station.charge_point.outbox
+    outbox = station.charger.outbox
     await csms_outage(station, csms)
     await until(station, lambda: outbox.pending_transaction_messages >= 3)
     queued = outbox.pending_transaction_messages
@@ -46,13 +47,12 @@ async def test_tc_036_meter_values_taken_offline_arrive_in_order(
 
 
 async def test_tc_037_1_a_transaction_started_offline_is_reported_when_back(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await configure(csms, LocalAuthorizeOffline="true", AllowOfflineTxForUnknownId="true")
-    assert station.rig is not None
-    station.rig.plug(1)
+    rig.plug(1)
     await csms_outage(station, csms)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     await until(station, lambda: station.connectors[1].hardware.contactor_closed)
 
     start = mark(csms)
@@ -67,7 +67,7 @@ async def test_tc_037_1_a_transaction_started_offline_is_reported_when_back(
 
 
 async def test_tc_037_3_an_offline_start_refused_when_back_is_deauthorized(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await configure(
         csms,
@@ -76,10 +76,9 @@ async def test_tc_037_3_an_offline_start_refused_when_back_is_deauthorized(
         StopTransactionOnInvalidId="true",
     )
     csms.authorized_tags = {"SOMEONE-ELSE"}
-    assert station.rig is not None
-    station.rig.plug(1)
+    rig.plug(1)
     await csms_outage(station, csms)
-    station.charge_point.swipe(1, "STRANGER")
+    station.charger.swipe(1, "STRANGER")
     await until(station, lambda: station.connectors[1].hardware.contactor_closed)
 
     start = mark(csms)
@@ -96,7 +95,7 @@ async def test_tc_038_a_transaction_stopped_offline_is_reported_when_back(
 ) -> None:
     transaction_id = await start_charging(station, csms)
     await csms_outage(station, csms)
-    station.charge_point.swipe(1, TAG)
+    station.charger.swipe(1, TAG)
     await until(station, lambda: station.connectors[1].transaction is None)
 
     start = mark(csms)

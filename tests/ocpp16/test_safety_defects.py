@@ -3,34 +3,19 @@ refused, and cables left locked after a safety stop."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from cp_pi.app import Station
 from cp_pi.config import ConnectorConfig, LockConfig, RigConfig
 from cp_pi.core.reading import LockPosition
 from cp_pi.csms.server import CentralSystem
-from cp_pi.hardware.rig import RigFault
-from tests.conftest import CP_ID, FAST_LOCK, StationFactory
+from cp_pi.hardware.rig import BenchRig, RigFault
+from tests.conftest import CP_ID, FAST_LOCK, StationFactory, rig_of
+from tests.hardware.pins import high_time
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached, until
 from tests.ocpp16.test_unlock_connector import CONTACTOR_PIN, LOCK_PIN, UNLOCK_PIN
 
 OWNER = "OWNER-1"
-
-
-def high_time(pin: Any) -> float:
-    """Seconds a mock output pin spent high, over its whole history."""
-    total, high_since, now = 0.0, None, 0.0
-    for change in pin.states[1:]:
-        now += change.timestamp
-        if change.state and high_since is None:
-            high_since = now
-        elif not change.state and high_since is not None:
-            total += now - high_since
-            high_since = None
-    assert high_since is None, "the pin is still high"
-    return total
 
 
 # -- an empty socket is never energised ----------------------------------------------------------
@@ -41,18 +26,18 @@ async def test_a_cable_pulled_while_the_lock_engages_starts_nothing(
 ) -> None:
     slow_lock = [ConnectorConfig(lock=LockConfig(**(FAST_LOCK | {"drive_time": 0.5})))]
     async with make_station(connectors=slow_lock) as station:
-        assert station.rig is not None
+        rig = rig_of(station)
         start = mark(csms)
-        station.rig.plug(1)
+        rig.plug(1)
         await status_reached(csms, "Preparing", after=start)
 
-        station.charge_point.swipe(1, OWNER)
-        await until(station, lambda: station.rig.lock_engaged(1))  # type: ignore[union-attr]
+        station.charger.swipe(1, OWNER)
+        await until(station, lambda: rig.lock_engaged(1))
         assert station.pin_factory.pin(LOCK_PIN).state  # the drive goes on for 0.5 s
-        station.rig.unplug(1)  # mid-drive: the latch engaged in what becomes an empty socket
+        rig.unplug(1)  # mid-drive: the latch engaged in what becomes an empty socket
 
         await status_reached(csms, "Available", after=start)
-        assert not station.rig.lock_engaged(1)  # released before the socket was called Available
+        assert not rig.lock_engaged(1)  # released before the socket was called Available
         assert calls(csms, "StartTransaction", after=start) == []
         assert station.connectors[1].transaction is None
         assert station.pin_factory.pin(CONTACTOR_PIN).states[-1].state is False
@@ -65,27 +50,27 @@ async def test_a_cable_pulled_while_the_contactor_closes_ends_the_transaction_at
 ) -> None:
     slow_aux = RigConfig(lock_travel_time=0.02, contactor_delay=0.5)
     async with make_station(rig=slow_aux) as station:
-        assert station.rig is not None
+        rig = rig_of(station)
         await csms.change_configuration(
             CP_ID, "StopTransactionOnEVSideDisconnect", stop_on_disconnect
         )
         start = mark(csms)
-        station.rig.plug(1)
+        rig.plug(1)
         await status_reached(csms, "Preparing", after=start)
         contactor = station.pin_factory.pin(CONTACTOR_PIN)
         contactor.clear_states()
 
-        station.charge_point.swipe(1, OWNER)
+        station.charger.swipe(1, OWNER)
         await call_index(csms, "StartTransaction", after=start)  # sent once the contactor closes
         assert contactor.state
-        station.rig.unplug(1)
+        rig.unplug(1)
 
         await call_index(csms, "StopTransaction", after=start, reason="EVDisconnected")
         await status_reached(csms, "Available", after=start)
         assert len(calls(csms, "StartTransaction", after=start)) == 1
         assert len(calls(csms, "StopTransaction", after=start)) == 1
         assert high_time(contactor) < 0.5  # opened before its aux contact even confirmed closing
-        assert not station.rig.lock_engaged(1)
+        assert not rig.lock_engaged(1)
 
 
 # -- a local swipe obeys availability and faults, as RemoteStartTransaction does -----------------
@@ -93,39 +78,37 @@ async def test_a_cable_pulled_while_the_contactor_closes_ends_the_transaction_at
 
 @pytest.mark.parametrize("connector_id", [1, 0])
 async def test_a_swipe_on_an_unavailable_connector_starts_nothing(
-    station: Station, csms: CentralSystem, connector_id: int
+    station: Station, rig: BenchRig, csms: CentralSystem, connector_id: int
 ) -> None:
-    assert station.rig is not None
     start = mark(csms)
-    station.rig.plug(1)
+    rig.plug(1)
     await status_reached(csms, "Preparing", after=start)
     answer = await csms.change_availability(CP_ID, connector_id, "Inoperative")
     assert answer == {"status": "Accepted"}
     await status_reached(csms, "Unavailable", after=start)
     assert (await csms.remote_start(CP_ID, "REMOTE", connector_id=1))["status"] == "Rejected"
 
-    station.charge_point.swipe(1, "REFUSED")
+    station.charger.swipe(1, "REFUSED")
 
     await csms.change_availability(CP_ID, connector_id, "Operative")
-    station.charge_point.swipe(1, OWNER)
+    station.charger.swipe(1, OWNER)
     await call_index(csms, "StartTransaction", after=start, idTag=OWNER)
     for action in ("Authorize", "StartTransaction"):
         assert all(p["idTag"] == OWNER for p in calls(csms, action, after=start))
 
 
 async def test_a_swipe_on_a_faulted_connector_starts_nothing(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
-    assert station.rig is not None
-    station.rig.set_fault(1, RigFault.LOCK_STUCK)
+    rig.set_fault(1, RigFault.LOCK_STUCK)
     start = mark(csms)
-    station.rig.plug(1)
+    rig.plug(1)
     assert (await csms.remote_start(CP_ID, "FIRST", connector_id=1))["status"] == "Accepted"
     await status_reached(csms, "Faulted", after=start, error_code="ConnectorLockFailure")
     assert (await csms.remote_start(CP_ID, "REMOTE", connector_id=1))["status"] == "Rejected"
     drives = station.connectors[1].hardware.lock_drives
 
-    station.charge_point.swipe(1, "REFUSED")
+    station.charger.swipe(1, "REFUSED")
 
     await csms.get_configuration(CP_ID, ["HeartbeatInterval"])  # a round trip after the swipe
     assert calls(csms, "Authorize", after=start) == []
@@ -137,11 +120,11 @@ async def test_a_swipe_on_a_faulted_connector_starts_nothing(
 
 
 async def charge_with_owner_tag(station: Station, csms: CentralSystem) -> int:
-    assert station.rig is not None
+    rig = rig_of(station)
     start = mark(csms)
-    station.rig.plug(1)
+    rig.plug(1)
     await status_reached(csms, "Preparing", after=start)
-    station.charge_point.swipe(1, OWNER)
+    station.charger.swipe(1, OWNER)
     await status_reached(csms, "Charging", after=start)
     await until(station, lambda: station.connectors[1].transaction is not None)
     return start
@@ -149,75 +132,72 @@ async def charge_with_owner_tag(station: Station, csms: CentralSystem) -> int:
 
 async def safety_stop(station: Station, csms: CentralSystem, fault: RigFault) -> None:
     """Stop a charge by a broken feedback wire or a welded contactor, then repair it."""
-    assert station.rig is not None
+    rig = rig_of(station)
     start = mark(csms)
     if fault is RigFault.FEEDBACK_BROKEN:
-        station.rig.set_fault(1, fault)
+        rig.set_fault(1, fault)
         await call_index(csms, "StopTransaction", after=start, reason="Other")
         await status_reached(csms, "Faulted", after=start, error_code="ConnectorLockFailure")
     else:
-        station.rig.set_fault(1, fault)
+        rig.set_fault(1, fault)
         tx = station.connectors[1].transaction
         assert tx is not None
         assert tx.transaction_id is not None
         await csms.remote_stop(CP_ID, tx.transaction_id)
         await call_index(csms, "StopTransaction", after=start, reason="Remote")
         await status_reached(csms, "Faulted", after=start, error_code="PowerSwitchFailure")
-    assert station.rig.lock_engaged(1)
+    assert rig.lock_engaged(1)
     start = mark(csms)
-    station.rig.set_fault(1, RigFault.NONE)
+    rig.set_fault(1, RigFault.NONE)
     await status_reached(csms, "Finishing", after=start)
-    assert station.rig.lock_engaged(1)  # the cable stays with the charger until its owner is back
+    assert rig.lock_engaged(1)  # the cable stays with the charger until its owner is back
 
 
 @pytest.mark.parametrize("fault", [RigFault.FEEDBACK_BROKEN, RigFault.CONTACTOR_WELDED])
 async def test_after_a_safety_stop_the_owners_tag_releases_the_cable(
-    station: Station, csms: CentralSystem, fault: RigFault
+    station: Station, rig: BenchRig, csms: CentralSystem, fault: RigFault
 ) -> None:
     await charge_with_owner_tag(station, csms)
     await safety_stop(station, csms, fault)
-    assert station.rig is not None
     start = mark(csms)
     unlock_coil = station.pin_factory.pin(UNLOCK_PIN)
     unlock_coil.clear_states()
 
-    station.charge_point.swipe(1, OWNER)
+    station.charger.swipe(1, OWNER)
 
-    await until(station, lambda: not station.rig.lock_engaged(1))  # type: ignore[union-attr]
+    await until(station, lambda: not rig.lock_engaged(1))
     assert any(change.state for change in unlock_coil.states)  # pulsed by the swipe
-    station.rig.unplug(1)
+    rig.unplug(1)
     await status_reached(csms, "Available", after=start)
     assert calls(csms, "StartTransaction", after=start) == []
     assert calls(csms, "Authorize", after=start) == []
 
 
 async def test_an_empty_socket_is_released_before_it_is_called_available(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await charge_with_owner_tag(station, csms)
     await safety_stop(station, csms, RigFault.FEEDBACK_BROKEN)
-    assert station.rig is not None
     start = mark(csms)
 
-    station.rig.unplug(1)  # the cable leaves (the latch is simulated; a real one would hold it)
+    rig.unplug(1)  # the cable leaves (the latch is simulated; a real one would hold it)
 
     await status_reached(csms, "Available", after=start)
-    assert not station.rig.lock_engaged(1)
+    assert not rig.lock_engaged(1)
     assert station.connectors[1].hardware.lock_position is LockPosition.RELEASED
 
 
 async def test_an_empty_socket_whose_lock_will_not_release_is_faulted_not_available(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await charge_with_owner_tag(station, csms)
     await safety_stop(station, csms, RigFault.FEEDBACK_BROKEN)
-    assert station.rig is not None
-    station.rig.set_fault(1, RigFault.LOCK_STUCK)
+    rig.set_fault(1, RigFault.LOCK_STUCK)
     start = mark(csms)
 
-    station.rig.unplug(1)
+    rig.unplug(1)
 
     await status_reached(csms, "Faulted", after=start, error_code="ConnectorLockFailure")
     statuses = [p["status"] for p in calls(csms, "StatusNotification", after=start)]
     assert "Available" not in statuses
-    assert station.rig.lock_engaged(1)
+    assert rig.lock_engaged(1)

@@ -6,35 +6,33 @@ import asyncio
 
 from cp_pi.app import Station
 from cp_pi.csms.server import CentralSystem
-from cp_pi.hardware.rig import RigFault
+from cp_pi.hardware.rig import BenchRig, RigFault
 from tests.conftest import CP_ID
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached
 from tests.ocpp16.test_unlock_connector import start_charging
 
 
 async def test_a_lock_reading_open_while_charging_stops_energy_and_faults(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await start_charging(station, csms)
-    assert station.rig is not None
     start = mark(csms)
 
-    station.rig.set_fault(1, RigFault.FEEDBACK_BROKEN)  # the lock reads open
+    rig.set_fault(1, RigFault.FEEDBACK_BROKEN)  # the lock reads open
 
     await call_index(csms, "StopTransaction", after=start, reason="Other")
     await status_reached(csms, "Faulted", after=start, error_code="ConnectorLockFailure")
     assert not station.connectors[1].hardware.contactor_closed
 
     start = mark(csms)
-    station.rig.set_fault(1, RigFault.NONE)  # the feedback is sane again
+    rig.set_fault(1, RigFault.NONE)  # the feedback is sane again
     await status_reached(csms, "Finishing", after=start)
 
 
 async def test_a_lock_reading_open_during_a_flood_of_requests_opens_the_contactor_at_once(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await start_charging(station, csms)
-    assert station.rig is not None
     contactor = station.pin_factory.pin(station.settings.connectors[0].contactor.pin)
     assert contactor.state
     start = mark(csms)
@@ -44,7 +42,7 @@ async def test_a_lock_reading_open_during_a_flood_of_requests_opens_the_contacto
     ]
     await asyncio.wait(flood, return_when=asyncio.FIRST_COMPLETED)  # the flood is being handled
 
-    station.rig.set_fault(1, RigFault.FEEDBACK_BROKEN)  # the lock reads open; no await after
+    rig.set_fault(1, RigFault.FEEDBACK_BROKEN)  # the lock reads open; no await after
     contactor_low_within_the_event = not contactor.state
     still_queued = sum(not request.done() for request in flood)
 
@@ -72,18 +70,17 @@ async def test_a_contactor_falling_open_unbidden_while_charging_ends_the_transac
 
 
 async def test_a_rattling_plug_is_one_plug_and_does_not_end_a_charge(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
-    assert station.rig is not None
     start = mark(csms)
-    station.rig.bounce(1, present=True)
+    rig.bounce(1, present=True)
     await status_reached(csms, "Preparing", after=start)
     answer = await csms.remote_start(CP_ID, "TAG-1", connector_id=1)
     assert answer["status"] == "Accepted"
     transaction_id = await wait_transaction(csms, start)
     await status_reached(csms, "Charging", after=start)
 
-    station.rig.bounce(1, present=True)  # rattles, stays in
+    rig.bounce(1, present=True)  # rattles, stays in
     await csms.remote_stop(CP_ID, transaction_id)
     stop = await call_index(csms, "StopTransaction", after=start)
     assert csms.frames[stop].frame[3]["reason"] == "Remote"  # not EVDisconnected
@@ -94,22 +91,21 @@ async def test_a_rattling_plug_is_one_plug_and_does_not_end_a_charge(
 
 
 async def test_an_unreadable_lock_feedback_stops_the_charge_and_refuses_unlock(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await start_charging(station, csms)
-    assert station.rig is not None
     start = mark(csms)
 
-    station.rig.set_fault(1, RigFault.FEEDBACK_UNREADABLE)
+    rig.set_fault(1, RigFault.FEEDBACK_UNREADABLE)
 
     await call_index(csms, "StopTransaction", after=start, reason="Other")
     await status_reached(csms, "Faulted", after=start, error_code="InternalError")
     assert not station.connectors[1].hardware.contactor_closed
     assert await csms.unlock_connector(CP_ID, 1) == {"status": "UnlockFailed"}
-    assert station.rig.lock_engaged(1)
+    assert rig.lock_engaged(1)
 
     start = mark(csms)
-    station.rig.set_fault(1, RigFault.NONE)
+    rig.set_fault(1, RigFault.NONE)
     assert await csms.unlock_connector(CP_ID, 1) == {"status": "Unlocked"}
     await status_reached(csms, "Finishing", after=start)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from cp_pi.app import Station
 from cp_pi.csms.server import CentralSystem
+from cp_pi.hardware.rig import BenchRig
 from tests.conftest import CP_ID
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached
 from tests.ocpp16.test_tc_071_clock_aligned import configure
@@ -12,7 +13,7 @@ from tests.ocpp16.test_unlock_connector import start_charging
 
 
 async def test_tc_005_3_ev_side_disconnect_suspends_and_says_why(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await configure(
         csms,
@@ -21,14 +22,13 @@ async def test_tc_005_3_ev_side_disconnect_suspends_and_says_why(
     )
     transaction_id = await start_charging(station, csms)
     start = mark(csms)
-    assert station.rig is not None
-    station.rig.unplug(1)
+    rig.unplug(1)
 
     suspended = csms.frames[await status_reached(csms, "SuspendedEV", after=start)].frame[3]
     assert suspended["info"] == "EV side disconnected"
     connector = station.connectors[1]
     assert not connector.hardware.contactor_closed
-    assert station.rig.lock_engaged(1)
+    assert rig.lock_engaged(1)
     assert connector.transaction is not None
     assert calls(csms, "StopTransaction", after=start) == []
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from cp_pi.app import Station
 from cp_pi.csms.server import CentralSystem
+from cp_pi.hardware.rig import BenchRig
+from tests.conftest import rig_of
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached, until
 from tests.ocpp16.test_link import csms_outage
 from tests.ocpp16.test_tc_071_clock_aligned import configure
@@ -15,10 +17,10 @@ STRANGER = "STRANGER"
 async def start_offline_with_a_refused_tag(station: Station, csms: CentralSystem) -> int:
     """Charge offline on a tag the central system will call Invalid; reconnect; return the mark."""
     await configure(csms, AllowOfflineTxForUnknownId="true")
-    assert station.rig is not None
-    station.rig.plug(1)
+    rig = rig_of(station)
+    rig.plug(1)
     await csms_outage(station, csms)
-    station.charge_point.swipe(1, STRANGER)
+    station.charger.swipe(1, STRANGER)
     await until(station, lambda: station.connectors[1].hardware.contactor_closed)
     csms.authorized_tags = {"SOMEONE-ELSE"}
     start = mark(csms)
@@ -28,7 +30,7 @@ async def start_offline_with_a_refused_tag(station: Station, csms: CentralSystem
 
 
 async def test_tc_037_2_invalid_id_stops_energy_and_keeps_the_transaction(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await configure(
         csms,
@@ -41,11 +43,10 @@ async def test_tc_037_2_invalid_id_stops_energy_and_keeps_the_transaction(
     connector = station.connectors[1]
     assert not connector.hardware.contactor_closed
     assert connector.transaction is not None
-    assert station.rig is not None
-    assert station.rig.lock_engaged(1)
+    assert rig.lock_engaged(1)
     assert calls(csms, "StopTransaction", after=start) == []
 
-    station.rig.unplug(1)  # a refused transaction ends with its cable, whatever the key says
+    rig.unplug(1)  # a refused transaction ends with its cable, whatever the key says
     stop = await call_index(csms, "StopTransaction", after=start, reason="EVDisconnected")
     assert csms.frames[stop].frame[3]["transactionId"] == max(csms.transactions)
     await status_reached(csms, "Available", after=start)

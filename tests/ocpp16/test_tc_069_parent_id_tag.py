@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cp_pi.app import Station
 from cp_pi.csms.server import CentralSystem
-from tests.conftest import CP_ID
+from tests.conftest import CP_ID, rig_of
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached, until
 
 GROUPS = {"TAG-A": "FAMILY", "TAG-B": "FAMILY", "TAG-C": "NEIGHBOURS"}
@@ -13,9 +13,9 @@ GROUPS = {"TAG-A": "FAMILY", "TAG-B": "FAMILY", "TAG-C": "NEIGHBOURS"}
 
 async def charging_for(station: Station, csms: CentralSystem, id_tag: str) -> int:
     """Plug, RemoteStartTransaction for ``id_tag``, until StartTransaction is answered."""
-    assert station.rig is not None
+    rig = rig_of(station)
     start = mark(csms)
-    station.rig.plug(1)
+    rig.plug(1)
     await status_reached(csms, "Preparing", after=start)
     assert (await csms.remote_start(CP_ID, id_tag, connector_id=1))["status"] == "Accepted"
     await status_reached(csms, "Charging", after=start)
@@ -35,9 +35,9 @@ async def test_tc_069_another_tag_with_the_same_parent_stops_the_transaction(
     await charging_for(station, csms, "TAG-A")
     start = mark(csms)
 
-    station.charge_point.swipe(1, "TAG-C")  # another group: asked about, and refused
+    station.charger.swipe(1, "TAG-C")  # another group: asked about, and refused
     await call_index(csms, "Authorize", after=start, idTag="TAG-C")
-    station.charge_point.swipe(1, "TAG-B")
+    station.charger.swipe(1, "TAG-B")
 
     authorize = await call_index(csms, "Authorize", after=start, idTag="TAG-B")
     stop = await call_index(csms, "StopTransaction", after=start)
@@ -55,8 +55,8 @@ async def test_tc_068_a_different_tag_is_not_asked_about_when_the_owner_has_no_g
     await charging_for(station, csms, "TAG-A")
     start = mark(csms)
 
-    station.charge_point.swipe(1, "TAG-B")
-    station.charge_point.swipe(1, "TAG-A")
+    station.charger.swipe(1, "TAG-B")
+    station.charger.swipe(1, "TAG-A")
 
     stop = await call_index(csms, "StopTransaction", after=start)
     await status_reached(csms, "Finishing", after=start)

@@ -40,7 +40,7 @@ async def test_tc_073_a_new_key_is_used_at_once_and_only_it(
         settings = settings.model_copy(update={"csms_url": csms.url})
         async with running_station(settings, response_timeout=5, backoff_first=0.05) as station:
             await status_reached(csms, "Available", after=0)
-            configuration = station.charge_point.configuration
+            configuration = station.charger.configuration
             # steps 1-3, then 4-6; the central system expects the new password from now on
             for new_key, password in ((OCTT_KEY, OCTT_PASSWORD), (SECOND_KEY, SECOND_KEY)):
                 connections = sum(CONNECTED in line for line in log_watch.lines)

@@ -9,8 +9,9 @@ import pytest
 from cp_pi.app import Station
 from cp_pi.config import ConnectorConfig, LockConfig
 from cp_pi.csms.server import CentralSystem
-from cp_pi.hardware.rig import RigFault
-from tests.conftest import CP_ID, StationFactory, fixed_cable
+from cp_pi.hardware.rig import BenchRig, RigFault
+from tests.conftest import CP_ID, StationFactory, fixed_cable, rig_of
+from tests.hardware.pins import time_of_first
 from tests.ocpp16.helpers import answer_index, call_index, calls, mark, status_reached
 
 TAG = "TAG-1"
@@ -20,8 +21,8 @@ LOCK_PIN, UNLOCK_PIN, CONTACTOR_PIN = 22, 23, 24
 async def start_charging(station: Station, csms: CentralSystem) -> int:
     """Plug, remote start, wait for Charging; return the transaction id."""
     start = mark(csms)
-    assert station.rig is not None
-    station.rig.plug(1)
+    rig = rig_of(station)
+    rig.plug(1)
     answer = await csms.remote_start(CP_ID, TAG, connector_id=1)
     assert answer["status"] == "Accepted"
     await status_reached(csms, "Charging", after=start)
@@ -49,7 +50,7 @@ async def test_tc_017_2_fixed_cable_without_transaction_is_not_supported(
 
 
 async def test_tc_018_1_unlock_during_charging_finishes_the_transaction_first(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     transaction_id = await start_charging(station, csms)
     contactor = station.pin_factory.pin(CONTACTOR_PIN)
@@ -69,13 +70,13 @@ async def test_tc_018_1_unlock_during_charging_finishes_the_transaction_first(
     assert stop_payload["transactionId"] == transaction_id
     assert stop_payload["meterStop"] >= csms.transactions[transaction_id].meter_start
     # contactor open before the lock moved
-    opened_at = _time_of_first(contactor, False)
-    pulsed_at = _time_of_first(unlock_coil, True)
+    opened_at = time_of_first(contactor, False)
+    pulsed_at = time_of_first(unlock_coil, True)
     assert opened_at < pulsed_at
-    assert not station.rig.lock_engaged(1)  # type: ignore[union-attr]
+    assert not rig.lock_engaged(1)
 
     start = mark(csms)
-    station.rig.unplug(1)  # type: ignore[union-attr]
+    rig.unplug(1)
     await status_reached(csms, "Available", after=start)
 
 
@@ -93,12 +94,11 @@ async def test_tc_018_2_fixed_cable_during_charging_keeps_charging(
 
 @pytest.mark.parametrize("fault", [RigFault.LOCK_STUCK, RigFault.FEEDBACK_BROKEN])
 async def test_tc_024_lock_failure_at_start_faults_without_a_transaction(
-    station: Station, csms: CentralSystem, fault: RigFault
+    station: Station, rig: BenchRig, csms: CentralSystem, fault: RigFault
 ) -> None:
-    assert station.rig is not None
-    station.rig.set_fault(1, fault)
+    rig.set_fault(1, fault)
     start = mark(csms)
-    station.rig.plug(1)
+    rig.plug(1)
     assert (await csms.remote_start(CP_ID, TAG, connector_id=1))["status"] == "Accepted"
     await status_reached(csms, "Faulted", after=start, error_code="ConnectorLockFailure")
     assert calls(csms, "StartTransaction", after=start) == []
@@ -106,16 +106,15 @@ async def test_tc_024_lock_failure_at_start_faults_without_a_transaction(
 
 
 async def test_tc_030_stuck_lock_answers_unlock_failed_and_reports_lock_failure(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await start_charging(station, csms)
-    assert station.rig is not None
-    station.rig.set_fault(1, RigFault.LOCK_STUCK)
+    rig.set_fault(1, RigFault.LOCK_STUCK)
     start = mark(csms)
     assert await csms.unlock_connector(CP_ID, 1) == {"status": "UnlockFailed"}
     await call_index(csms, "StopTransaction", after=start, reason="UnlockCommand")
     await status_reached(csms, "Faulted", after=start, error_code="ConnectorLockFailure")
-    assert station.rig.lock_engaged(1)
+    assert rig.lock_engaged(1)
 
 
 @pytest.mark.parametrize("connector_id", [0, -1, 2, 99])
@@ -126,16 +125,15 @@ async def test_tc_031_unknown_connector_is_not_supported(
 
 
 async def test_welded_contactor_keeps_the_lock_engaged(
-    station: Station, csms: CentralSystem
+    station: Station, rig: BenchRig, csms: CentralSystem
 ) -> None:
     await start_charging(station, csms)
-    assert station.rig is not None
-    station.rig.set_fault(1, RigFault.CONTACTOR_WELDED)
+    rig.set_fault(1, RigFault.CONTACTOR_WELDED)
     start = mark(csms)
     drives = station.connectors[1].hardware.lock_drives
     assert await csms.unlock_connector(CP_ID, 1) == {"status": "UnlockFailed"}
     assert station.connectors[1].hardware.lock_drives == drives
-    assert station.rig.lock_engaged(1)
+    assert rig.lock_engaged(1)
     await call_index(csms, "StopTransaction", after=start, reason="UnlockCommand")
 
 
@@ -157,13 +155,3 @@ async def test_other_frames_are_answered_while_the_lock_drives(
         assert not unlock.done()  # answered while the lock was still moving
         assert answer["configurationKey"][0]["key"] == "HeartbeatInterval"
         assert await unlock == {"status": "Unlocked"}
-
-
-def _time_of_first(pin: object, state: bool) -> float:
-    """Monotonic-relative time of the first change of a mock pin to `state`."""
-    elapsed = 0.0
-    for change in pin.states[1:]:  # type: ignore[attr-defined]
-        elapsed += change.timestamp
-        if change.state == state:
-            return elapsed
-    raise AssertionError(f"pin never went {'high' if state else 'low'}")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from ocpp.v16.enums import ConfigurationKey as K
 
 from cp_pi.core.metering import ENERGY_REGISTER, POWER
 from cp_pi.station.configuration import ChangeResult, ConfigurationKeys, KeyValue
@@ -129,14 +130,14 @@ def test_connector_count_and_phase_rotation_follow_the_hardware(store: Store) ->
     assert reported(configuration, "ConnectorPhaseRotation").value == (
         "0.Unknown,1.Unknown,2.Unknown"
     )
-    assert configuration.get_int("ConnectorPhaseRotationMaxLength") >= 3
+    assert configuration.get_int(K.connector_phase_rotation_max_length) >= 3
 
 
 def test_unlock_on_ev_side_disconnect_is_fixed_without_a_lock(store: Store) -> None:
     configuration = keys(store, lock=False)
 
     assert reported(configuration, "UnlockConnectorOnEVSideDisconnect").readonly
-    assert configuration.change("UnlockConnectorOnEVSideDisconnect", "true") == "Rejected"
+    assert configuration.change(K.unlock_connector_on_ev_side_disconnect, "true") == "Rejected"
 
 
 def test_unknown_keys_are_named_back_in_the_order_asked(store: Store) -> None:
@@ -167,16 +168,16 @@ def test_changing_a_read_only_key_is_rejected(store: Store, key: str) -> None:
 def test_a_bad_integer_is_rejected(store: Store, value: str) -> None:
     configuration = keys(store)
 
-    assert configuration.change("HeartbeatInterval", value) == ChangeResult.REJECTED
-    assert configuration.get_int("HeartbeatInterval") == 300
+    assert configuration.change(K.heartbeat_interval, value) == ChangeResult.REJECTED
+    assert configuration.get_int(K.heartbeat_interval) == 300
 
 
 @pytest.mark.parametrize("value", ["yes", "1", "", "truee"])
 def test_a_bad_boolean_is_rejected(store: Store, value: str) -> None:
     configuration = keys(store)
 
-    assert configuration.change("LocalPreAuthorize", value) == ChangeResult.REJECTED
-    assert configuration.get_bool("LocalPreAuthorize") is False
+    assert configuration.change(K.local_pre_authorize, value) == ChangeResult.REJECTED
+    assert configuration.get_bool(K.local_pre_authorize) is False
 
 
 @pytest.mark.parametrize("key", MEASURAND_KEYS)
@@ -207,56 +208,56 @@ def test_a_measurand_the_meter_does_not_measure_is_rejected(store: Store, key: s
 
 
 def test_a_stored_measurand_a_new_meter_does_not_measure_is_dropped(store: Store) -> None:
-    keys(store).change("MeterValuesSampledData", f"{ENERGY_REGISTER},Voltage")
+    keys(store).change(K.meter_values_sampled_data, f"{ENERGY_REGISTER},Voltage")
 
     with_energy_only = keys(store, measurands=frozenset({ENERGY_REGISTER}))
 
-    assert with_energy_only.get_list("MeterValuesSampledData") == [ENERGY_REGISTER]
+    assert with_energy_only.get_list(K.meter_values_sampled_data) == [ENERGY_REGISTER]
 
 
 @pytest.mark.parametrize("value", ["1.XYZ", "2.RST", "0.RST,0.RTS", "1-RST"])
 def test_a_bad_phase_rotation_is_rejected(store: Store, value: str) -> None:
-    assert keys(store).change("ConnectorPhaseRotation", value) == ChangeResult.REJECTED
+    assert keys(store).change(K.connector_phase_rotation, value) == ChangeResult.REJECTED
 
 
 def test_accepted_values_are_normalised(store: Store) -> None:
     configuration = keys(store)
 
-    assert configuration.change("LocalPreAuthorize", "TRUE") == ChangeResult.ACCEPTED
-    assert configuration.change("HeartbeatInterval", " 0060 ") == ChangeResult.ACCEPTED
+    assert configuration.change(K.local_pre_authorize, "TRUE") == ChangeResult.ACCEPTED
+    assert configuration.change(K.heartbeat_interval, " 0060 ") == ChangeResult.ACCEPTED
     assert (
-        configuration.change("MeterValuesSampledData", "Energy.Active.Import.Register, Voltage")
+        configuration.change(K.meter_values_sampled_data, "Energy.Active.Import.Register, Voltage")
         == ChangeResult.ACCEPTED
     )
-    assert configuration.change("ConnectorPhaseRotation", "0.RST, 1.RTS") == "Accepted"
+    assert configuration.change(K.connector_phase_rotation, "0.RST, 1.RTS") == "Accepted"
 
     assert reported(configuration, "LocalPreAuthorize").value == "true"
-    assert configuration.get_bool("LocalPreAuthorize") is True
-    assert configuration.get_int("HeartbeatInterval") == 60
+    assert configuration.get_bool(K.local_pre_authorize) is True
+    assert configuration.get_int(K.heartbeat_interval) == 60
     assert reported(configuration, "MeterValuesSampledData").value == (
         "Energy.Active.Import.Register,Voltage"
     )
-    assert configuration.get_list("ConnectorPhaseRotation") == ["0.RST", "1.RTS"]
+    assert configuration.get_list(K.connector_phase_rotation) == ["0.RST", "1.RTS"]
 
 
 def test_a_measurand_list_can_be_emptied(store: Store) -> None:
     configuration = keys(store)
 
-    assert configuration.change("MeterValuesSampledData", "") == ChangeResult.ACCEPTED
-    assert configuration.get_list("MeterValuesSampledData") == []
+    assert configuration.change(K.meter_values_sampled_data, "") == ChangeResult.ACCEPTED
+    assert configuration.get_list(K.meter_values_sampled_data) == []
 
 
 def test_changes_survive_a_restart(store: Store, reopen: Reopen) -> None:
     configuration = keys(store)
-    configuration.change("HeartbeatInterval", "120")
-    configuration.change("AuthorizationCacheEnabled", "False")
-    configuration.change("StopTxnSampledData", "Energy.Active.Import.Register")
+    configuration.change(K.heartbeat_interval, "120")
+    configuration.change(K.authorization_cache_enabled, "False")
+    configuration.change(K.stop_txn_sampled_data, "Energy.Active.Import.Register")
 
     after_restart = keys(reopen())
 
-    assert after_restart.get_int("HeartbeatInterval") == 120
-    assert after_restart.get_bool("AuthorizationCacheEnabled") is False
-    assert after_restart.get_list("StopTxnSampledData") == ["Energy.Active.Import.Register"]
+    assert after_restart.get_int(K.heartbeat_interval) == 120
+    assert after_restart.get_bool(K.authorization_cache_enabled) is False
+    assert after_restart.get_list(K.stop_txn_sampled_data) == ["Energy.Active.Import.Register"]
 
 
 def test_stored_values_a_key_cannot_take_are_not_trusted(store: Store) -> None:
@@ -266,9 +267,9 @@ def test_stored_values_a_key_cannot_take_are_not_trusted(store: Store) -> None:
 
     configuration = keys(store, connectors=1, lock=False)
 
-    assert configuration.get_int("HeartbeatInterval") == 300
-    assert configuration.get_int("NumberOfConnectors") == 1
-    assert configuration.get_bool("UnlockConnectorOnEVSideDisconnect") is False
+    assert configuration.get_int(K.heartbeat_interval) == 300
+    assert configuration.get_int(K.number_of_connectors) == 1
+    assert configuration.get_bool(K.unlock_connector_on_ev_side_disconnect) is False
 
 
 def test_listeners_hear_accepted_changes_only(store: Store) -> None:
@@ -276,11 +277,11 @@ def test_listeners_hear_accepted_changes_only(store: Store) -> None:
     heard: list[tuple[str, str]] = []
     configuration.subscribe(lambda key, value: heard.append((key, value)))
 
-    configuration.change("HeartbeatInterval", "abc")
-    configuration.change("NumberOfConnectors", "3")
+    configuration.change(K.heartbeat_interval, "abc")
+    configuration.change(K.number_of_connectors, "3")
     configuration.change("Foo", "1")
-    configuration.change("HeartbeatInterval", "0120")
-    configuration.change("StopTransactionOnInvalidId", "FALSE")
+    configuration.change(K.heartbeat_interval, "0120")
+    configuration.change(K.stop_transaction_on_invalid_id, "FALSE")
 
     assert heard == [("HeartbeatInterval", "120"), ("StopTransactionOnInvalidId", "false")]
 
@@ -289,6 +290,6 @@ def test_reading_a_key_as_the_wrong_type_is_an_error(store: Store) -> None:
     configuration = keys(store)
 
     with pytest.raises(TypeError):
-        configuration.get_int("LocalPreAuthorize")
+        configuration.get_int(K.local_pre_authorize)
     with pytest.raises(KeyError):
         configuration.get_bool("NoSuchKey")

@@ -31,7 +31,7 @@ async def test_a_burst_of_heartbeat_triggers_sends_one_heartbeat_not_a_backlog(
         answered = await call_index(csms, "Heartbeat", after=unanswered + 1)
         await status_reached(csms, "Available", after=answered)
         assert len(calls(csms, "Heartbeat", after=start)) == 2
-        assert station.charge_point.csms_connected
+        assert station.charger.csms_connected
 
 
 @dataclass

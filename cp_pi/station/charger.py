@@ -2,9 +2,9 @@
 
 It composes the rest: :class:`~cp_pi.station.transactions.Transactions` starts and stops charging,
 :class:`~cp_pi.station.requests.CsmsRequests` answers the central system (the OCPP session calls
-its handlers directly, through :attr:`ChargePoint.requests`), and every CALL the charge
+its handlers directly, through :attr:`Charger.requests`), and every CALL the charge
 point makes goes out through the outbox. Status notifications are not sent by the sequences
-themselves: after anything changes, :meth:`ChargePoint.refresh` derives each connector's status
+themselves: after anything changes, :meth:`Charger.refresh` derives each connector's status
 from the facts and sends those that differ from what the central system last heard. A sequence in
 progress (start, stop, unlock) holds its connector's ``busy`` lock, and its intermediate states
 are not reported.
@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
+from ocpp.v16.enums import ConfigurationKey as K
 from ocpp.v16.enums import Reason
 
 from cp_pi.core.reading import ConnectorReading, LockPosition
@@ -41,7 +42,7 @@ SUPERVISION_PERIOD = 1.0
 StateListener = Callable[[], None]
 
 
-class ChargePoint:
+class Charger:
     def __init__(
         self,
         charge_point_id: str,
@@ -71,9 +72,9 @@ class ChargePoint:
         self.outbox = Outbox(
             store,
             retry=RetryPolicy(
-                attempts=lambda: self.configuration.get_int("TransactionMessageAttempts"),
+                attempts=lambda: self.configuration.get_int(K.transaction_message_attempts),
                 interval=lambda: float(
-                    self.configuration.get_int("TransactionMessageRetryInterval")
+                    self.configuration.get_int(K.transaction_message_retry_interval)
                 ),
             ),
             wall=self.clock.now,
@@ -218,7 +219,7 @@ class ChargePoint:
     def on_registered(self, heartbeat_interval: int) -> None:
         self.registered = True
         if heartbeat_interval > 0:
-            self.configuration.change("HeartbeatInterval", str(heartbeat_interval))
+            self.configuration.change(K.heartbeat_interval, str(heartbeat_interval))
         self._notified.clear()  # after a boot the central system hears every status afresh
 
     def on_link(self, connected: bool) -> None:
@@ -282,8 +283,8 @@ class ChargePoint:
         tx = connector.transaction
         if tx is None:
             return
-        if tx.deauthorized or self.configuration.get_bool("StopTransactionOnEVSideDisconnect"):
-            unlock = self.configuration.get_bool("UnlockConnectorOnEVSideDisconnect")
+        if tx.deauthorized or self.configuration.get_bool(K.stop_transaction_on_ev_side_disconnect):
+            unlock = self.configuration.get_bool(K.unlock_connector_on_ev_side_disconnect)
             connector.held_for_owner = not unlock
             self._spawn(self._transactions.stop(connector, Reason.ev_disconnected, unlock=unlock))
         else:
