@@ -4,7 +4,8 @@ It is a station as ``cp-pi run --mock`` builds it, on short lock timings, plus c
 stdin for what OCPP has no message for, each answered with one line on stdout:
 
 * ``arm`` engages the lock and waits out the coil's pause, so that the next UnlockConnector
-  drives the lock and nothing else sits in the measured window; answers ``armed``;
+  drives the lock and nothing else sits in the measured window; answers ``armed``. A cable is
+  plugged first: a latch engaged in an empty socket is released by the charge point itself;
 * ``pulse`` answers how long, in seconds, the unlock coil was last on, read from the mock pin's
   history: the event loop's timers let a pulse run a little over the configured drive time.
 
@@ -40,6 +41,11 @@ async def serve(csms_url: str, cp_id: str, data_dir: Path) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
     async with running_station(settings) as station:
         hardware = station.connectors[1].hardware
+        assert station.rig is not None
+        station.rig.plug(1)
+        async with asyncio.timeout(10):
+            while not hardware.cable_present:  # noqa: ASYNC110  (debounced: no event to await)
+                await asyncio.sleep(0.01)
         unlock_coil = station.pin_factory.pin(LOCK.unlock_pin)
         while line := await commands.readline():
             if line.strip() == b"pulse":
