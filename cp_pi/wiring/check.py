@@ -110,6 +110,9 @@ async def _check(
     if rig_fault is not None and not on_mock_pins:
         say("cp-pi: --fault breaks the simulated rig: it needs mock pins (--mock)")
         return MISUSED
+    if rig_fault is RigFault.RCD_TRIP and any(c.rcd.trip_pin is None for c in settings.connectors):
+        say("cp-pi: --fault rcd_trip needs a residual-current monitor: set rcd.trip_pin")
+        return MISUSED
     loop = asyncio.get_running_loop()
 
     def stand_in(rig: BenchRig) -> None:

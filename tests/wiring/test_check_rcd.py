@@ -67,3 +67,12 @@ async def test_the_test_output_fires_once_and_is_left_off(tmp_path: Path) -> Non
         assert not factory.pin(TEST_PIN).state
     finally:
         factory.reset()
+
+
+async def test_the_rcd_trip_fault_needs_a_configured_monitor(tmp_path: Path) -> None:
+    run = await check(fast_settings(tmp_path / "data", None), fault=RigFault.RCD_TRIP)
+
+    assert run.lines == [
+        "cp-pi: --fault rcd_trip needs a residual-current monitor: set rcd.trip_pin"
+    ]
+    assert run.status == 2
