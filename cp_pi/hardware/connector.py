@@ -7,12 +7,12 @@ contactor never waits for anything.
 
 Energy stops in the hardware itself, never behind work queued on the event loop: whenever the
 reading of the pins says so (:attr:`ConnectorReading.stops_charging`, the one rule), the contactor
-is opened by :meth:`ConnectorHardware.supervise`, which runs in each lock-feedback and aux-contact
-edge's own handler before the loop hears of the edge, on the loop after every input change, and
-from a loop timer every second (a pin that fails to read raises no edge). The timer is a plain
-callback, not a task: it runs in the first loop iteration after it is due, with no task step to
-wait for. The charge point learns of the trip afterwards (:attr:`ConnectorHardware.tripped`) and
-ends the transaction.
+is opened by :meth:`ConnectorHardware.supervise`, which runs in each lock-feedback, aux-contact
+and residual-current edge's own handler before the loop hears of the edge, on the loop after
+every input change, and from a loop timer every second (a pin that fails to read raises no
+edge). The timer is a plain callback, not a task: it runs in the first loop iteration after it is
+due, with no task step to wait for. The charge point learns of the trip afterwards
+(:attr:`ConnectorHardware.tripped`) and ends the transaction.
 """
 
 from __future__ import annotations
