@@ -261,6 +261,31 @@ class MeterConfig(Strict):
         return MeterKind.SIMULATED if mock_pins else MeterKind.NONE
 
 
+class RcdConfig(Strict):
+    """The residual-current monitor (a Type A RCD with 6 mA DC detection, or an RDC-DD module):
+    its trip output, and the test input that makes it trip on purpose.
+
+    Off (``trip_pin = "none"``) unless configured, since a default pin would collide with the
+    pins of every second connector configured today.
+    """
+
+    #: The module's trip output; None: no residual-current monitor is wired.
+    trip_pin: OptionalPin = None
+    #: Level of the trip input while tripped. The module's output holds the line low while
+    #: healthy against a pull-up, so a broken wire reads "tripped".
+    trip_active: ActiveLevel = ActiveLevel.HIGH
+    #: The module's test input; None: no self-test before a session.
+    test_pin: OptionalPin = None
+    #: Seconds the module has to trip on its test input, and to be healthy again after it.
+    test_timeout: float = Field(default=0.5, gt=0, le=5)
+
+    @model_validator(mode="after")
+    def _test_needs_trip(self) -> Self:
+        if self.test_pin is not None and self.trip_pin is None:
+            _reject([("test_pin", "a self-test needs trip_pin to see the module trip")])
+        return self
+
+
 #: The roles of a connector's pins: each is the pin's key in the connector's configuration.
 PROXIMITY = "proximity_pin"
 LOCK_DRIVE = "lock.lock_pin"
@@ -268,6 +293,8 @@ UNLOCK_DRIVE = "lock.unlock_pin"
 LOCK_FEEDBACK = "lock.feedback_pin"
 CONTACTOR = "contactor.pin"
 CONTACTOR_AUX = "contactor.feedback_pin"
+RCD_TRIP = "rcd.trip_pin"
+RCD_TEST = "rcd.test_pin"
 
 
 class ConnectorConfig(Strict):
@@ -280,6 +307,7 @@ class ConnectorConfig(Strict):
     lock: LockConfig = Field(default_factory=LockConfig)
     contactor: ContactorConfig = Field(default_factory=ContactorConfig)
     meter: MeterConfig = Field(default_factory=MeterConfig)
+    rcd: RcdConfig = Field(default_factory=RcdConfig)
 
     @property
     def pins(self) -> dict[str, int]:
@@ -296,6 +324,8 @@ class ConnectorConfig(Strict):
             LOCK_FEEDBACK: lock.feedback_pin,
             CONTACTOR: contactor.pin,
             CONTACTOR_AUX: contactor.feedback_pin,
+            RCD_TRIP: self.rcd.trip_pin,
+            RCD_TEST: self.rcd.test_pin,
         }
         return {role: pin for role, pin in pins.items() if pin is not None}
 

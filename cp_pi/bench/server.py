@@ -149,6 +149,8 @@ class BenchServer:
         for connector in state["connectors"]:
             connector["fault"] = self.rig.fault(connector["id"]).value
             connector["latch_engaged"] = self.rig.lock_engaged(connector["id"])
+            rcd = self.rig.rcd_tripped(connector["id"])
+            connector["rcd"] = None if rcd is None else ("tripped" if rcd else "ok")
         return state
 
     def on_frame(self, direction: str, frame: list[Any]) -> None:
@@ -286,7 +288,13 @@ class BenchServer:
                     raise BenchError("id_tag must be a string of 1 to 20 characters")
                 self.cp.swipe(connector_id, id_tag)
             else:
-                self.rig.set_fault(connector_id, _fault(command.get("fault")))
+                fault = _fault(command.get("fault"))
+                if fault is RigFault.RCD_TRIP and self.rig.rcd_tripped(connector_id) is None:
+                    raise BenchError(
+                        f"connector {connector_id} has no residual-current monitor"
+                        " (configure its rcd.trip_pin)"
+                    )
+                self.rig.set_fault(connector_id, fault)
                 # Not every fault moves a pin (a cut feedback wire on an open lock reads the
                 # same), so the charge point may see no change; the bench state did change.
                 self._state_changed()

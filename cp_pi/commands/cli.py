@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     wiring.add_argument(
         "--fault",
-        choices=["lock_stuck", "feedback_broken", "contactor_welded"],
+        choices=["lock_stuck", "feedback_broken", "contactor_welded", "rcd_trip"],
         help="(mock pins) break a part of the rig first (default: none)",
     )
 

@@ -28,6 +28,8 @@ class ConnectorReading(StrEnum):
     LOCK_UNEXPECTEDLY_OPEN = "LOCK_UNEXPECTEDLY_OPEN"
     #: The lock was commanded released but the feedback reads engaged.
     LOCK_UNEXPECTEDLY_ENGAGED = "LOCK_UNEXPECTEDLY_ENGAGED"
+    #: The residual-current monitor tripped (or failed its self-test): current leaks to earth.
+    RCD_TRIPPED = "RCD_TRIPPED"
 
     @property
     def is_lock_fault(self) -> bool:
@@ -55,6 +57,7 @@ _STOPS_CHARGING = frozenset(
         ConnectorReading.LOCK_UNEXPECTEDLY_OPEN,
         ConnectorReading.PIN_READ_ERROR,
         ConnectorReading.CONTACTOR_FAILED_TO_CLOSE,
+        ConnectorReading.RCD_TRIPPED,
     }
 )
 
@@ -83,6 +86,8 @@ class PinSnapshot:
     contactor_feedback_closed: bool | None
     contactor_settling: bool
     read_error: bool = False
+    #: The residual-current monitor tripped and has not been cleared (see the connector).
+    rcd_tripped: bool = False
 
 
 def assess(snapshot: PinSnapshot) -> ConnectorReading:
@@ -91,6 +96,8 @@ def assess(snapshot: PinSnapshot) -> ConnectorReading:
     Disagreements during a drive or while the contactor is settling are transitions, not faults.
     """
     s = snapshot
+    if s.rcd_tripped:  # a person may be touching a live part: nothing outranks it
+        return ConnectorReading.RCD_TRIPPED
     if s.read_error:
         return ConnectorReading.PIN_READ_ERROR
     if s.contactor_feedback_closed is not None and not s.contactor_settling:

@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
 
     NO_ERROR = "NoError"
     CONNECTOR_LOCK_FAILURE = "ConnectorLockFailure"
+    GROUND_FAILURE = "GroundFailure"
     POWER_SWITCH_FAILURE = "PowerSwitchFailure"
     INTERNAL_ERROR = "InternalError"
     OTHER_ERROR = "OtherError"
@@ -42,6 +43,8 @@ def error_code_of(reading: ConnectorReading) -> ErrorCode:
         return ErrorCode.NO_ERROR
     if reading.is_lock_fault:
         return ErrorCode.CONNECTOR_LOCK_FAILURE
+    if reading is ConnectorReading.RCD_TRIPPED:
+        return ErrorCode.GROUND_FAILURE
     if reading in (ConnectorReading.CONTACTOR_WELDED, ConnectorReading.CONTACTOR_FAILED_TO_CLOSE):
         return ErrorCode.POWER_SWITCH_FAILURE
     return ErrorCode.INTERNAL_ERROR

@@ -7,12 +7,12 @@ contactor never waits for anything.
 
 Energy stops in the hardware itself, never behind work queued on the event loop: whenever the
 reading of the pins says so (:attr:`ConnectorReading.stops_charging`, the one rule), the contactor
-is opened by :meth:`ConnectorHardware.supervise`, which runs in each lock-feedback and aux-contact
-edge's own handler before the loop hears of the edge, on the loop after every input change, and
-from a loop timer every second (a pin that fails to read raises no edge). The timer is a plain
-callback, not a task: it runs in the first loop iteration after it is due, with no task step to
-wait for. The charge point learns of the trip afterwards (:attr:`ConnectorHardware.tripped`) and
-ends the transaction.
+is opened by :meth:`ConnectorHardware.supervise`, which runs in each lock-feedback, aux-contact
+and residual-current edge's own handler before the loop hears of the edge, on the loop after
+every input change, and from a loop timer every second (a pin that fails to read raises no
+edge). The timer is a plain callback, not a task: it runs in the first loop iteration after it is
+due, with no task step to wait for. The charge point learns of the trip afterwards
+(:attr:`ConnectorHardware.tripped`) and ends the transaction.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from cp_pi.hardware.contactor import Contactor
 from cp_pi.hardware.inputs import PinReadError, ProximitySensor
 from cp_pi.hardware.lock import LockActuator
 from cp_pi.hardware.meter import EnergyMeter
+from cp_pi.hardware.rcd import ResidualCurrentMonitor
 
 logger = logging.getLogger("cp_pi.hardware")
 
@@ -72,11 +73,13 @@ class ConnectorParts:
     lock: LockActuator | None
     contactor: Contactor
     meter: EnergyMeter
+    rcd: ResidualCurrentMonitor | None = None
 
     def all(self) -> list[Part]:
         """Every part with pins, in the order of the wiring table."""
         lock: list[Part] = [] if self.lock is None else [self.lock, self.lock.feedback]
-        return [self.proximity, *lock, self.contactor]
+        rcd: list[Part] = [] if self.rcd is None else [self.rcd]
+        return [self.proximity, *lock, self.contactor, *rcd]
 
 
 class ConnectorHardware:
@@ -115,6 +118,14 @@ class ConnectorHardware:
         self._contactor.on_change = self._input_changed
         self._contactor.on_edge = self.supervise
         self._cable = self._proximity.cable_present  # a cable in at start-up fires no event
+        self._rcd = parts.rcd
+        #: A trip (or a failed self-test) holds until the module is healthy and the cable out.
+        self._rcd_latched = False
+        #: The self-test trips the module on purpose: those trips latch nothing.
+        self._rcd_testing = False
+        if self._rcd is not None:
+            self._rcd.on_change = self._input_changed
+            self._rcd.on_edge = self.supervise
         self._supervision = loop.call_later(SUPERVISION_PERIOD, self._supervise_periodically)
 
     @property
@@ -223,10 +234,12 @@ class ConnectorHardware:
             cable_present = self._cable
             lock_feedback = None if lock is None else lock.position
             contactor_feedback = contactor.feedback_closed
+            rcd_tripped = self._rcd_state(cable_present)
             read_error = False
         except PinReadError:  # a verdict is still owed, so the error becomes one
             logger.exception("connector %d: input unreadable", self.connector_id)
             cable_present, lock_feedback, contactor_feedback = False, None, None
+            rcd_tripped = self._rcd_latched
             read_error = True
         return PinSnapshot(
             cable_present=cable_present,
@@ -238,7 +251,50 @@ class ConnectorHardware:
             contactor_feedback_closed=contactor_feedback,
             contactor_settling=contactor.settling,
             read_error=read_error,
+            rcd_tripped=rcd_tripped,
         )
+
+    def _rcd_state(self, cable_present: bool) -> bool:
+        """Whether the residual-current monitor holds the connector tripped: a trip latches at
+        once; it clears only once the module reads healthy and the cable has been removed, so
+        that the same vehicle is not energised again without someone looking at it."""
+        if self._rcd is None:
+            return False
+        live = self._rcd.tripped
+        if live and not self._rcd_testing and not self._rcd_latched:
+            self._rcd_latched = True
+            logger.error("connector %d: residual current monitor tripped", self.connector_id)
+        elif self._rcd_latched and not live and not cable_present:
+            self._rcd_latched = False
+            logger.warning(
+                "connector %d: residual current monitor healthy and cable removed: cleared",
+                self.connector_id,
+            )
+        return self._rcd_latched
+
+    async def rcd_self_test(self) -> bool:
+        """Trip the residual-current monitor through its test input and see it recover, before
+        a session; True when it did (or there is no test input). A failure holds the connector
+        tripped (Faulted, GroundFailure) until it is healthy again and the cable removed."""
+        if self._rcd is None or not self._rcd.can_self_test:
+            return True
+        async with self._busy:
+            if self._contactor.commanded_closed:  # a test trip must never cut a running charge
+                return True
+            self._rcd_testing = True
+            try:
+                failure = await self._rcd.self_test()
+            finally:
+                self._rcd_testing = False
+            if failure is None:
+                logger.info("connector %d: residual current self-test passed", self.connector_id)
+                return True
+            self._rcd_latched = True
+            logger.error(
+                "connector %d: residual current self-test failed: %s", self.connector_id, failure
+            )
+        self._input_changed()
+        return False
 
     def reading(self) -> ConnectorReading:
         return assess(self.snapshot())
@@ -296,6 +352,12 @@ class ConnectorHardware:
             if not empty_socket_test and not self.cable_in:
                 logger.warning("connector %d: contactor not closed: no cable", self.connector_id)
                 return _not_closed("no cable")
+            if self._rcd_holds_open():
+                logger.warning(
+                    "connector %d: contactor not closed: the residual current monitor is tripped",
+                    self.connector_id,
+                )
+                return _not_closed("the residual current monitor is tripped")
             self._empty_socket_test = empty_socket_test
             return await self._contactor.close()
 
@@ -309,6 +371,15 @@ class ConnectorHardware:
             logger.exception("connector %d: proximity unreadable", self.connector_id)
             return False
         return live and self._cable
+
+    def _rcd_holds_open(self) -> bool:
+        if self._rcd is None:
+            return False
+        try:
+            return self._rcd_state(self._cable) or self._rcd.tripped
+        except PinReadError:  # unknown counts as tripped
+            logger.exception("connector %d: residual current input unreadable", self.connector_id)
+            return True
 
     def _lock_engaged(self, lock: LockActuator) -> bool:
         try:
@@ -329,6 +400,8 @@ class ConnectorHardware:
         if self._lock is not None:
             self._lock.outputs_off()
         self._contactor.outputs_off()
+        if self._rcd is not None:
+            self._rcd.outputs_off()
 
     def close(self) -> None:
         self._supervision.cancel()

@@ -31,6 +31,7 @@ from cp_pi.hardware.contactor import Contactor
 from cp_pi.hardware.inputs import AuxContact, LockFeedback, ProximitySensor
 from cp_pi.hardware.lock import LockActuator, make_lock
 from cp_pi.hardware.meter import EnergyMeter, NoMeter
+from cp_pi.hardware.rcd import ResidualCurrentMonitor
 from cp_pi.hardware.rig import BenchRig
 
 
@@ -105,7 +106,14 @@ def build_connector(
             undo.callback(lock.release)
         contactor = build_contactor(connector_id, config, pin_factory=pin_factory, loop=loop)
         undo.callback(contactor.release)
-        parts = ConnectorParts(proximity, lock, contactor, meter)
+        rcd = (
+            None
+            if config.rcd.trip_pin is None
+            else ResidualCurrentMonitor(config.rcd, pin_factory=pin_factory, loop=loop)
+        )
+        if rcd is not None:
+            undo.callback(rcd.release)
+        parts = ConnectorParts(proximity, lock, contactor, meter, rcd)
         hardware = ConnectorHardware(connector_id, config, parts, loop=loop)
         undo.pop_all()
     return hardware

@@ -27,6 +27,8 @@ from cp_pi.config import (
     LOCK_DRIVE,
     LOCK_FEEDBACK,
     PROXIMITY,
+    RCD_TEST,
+    RCD_TRIP,
     UNLOCK_DRIVE,
     ActiveLevel,
     ConnectorConfig,
@@ -48,6 +50,8 @@ class RigFault(StrEnum):
     CONTACTOR_WELDED = "contactor_welded"
     #: Reading the lock feedback pin raises, as a pin driver does when the chip goes away.
     FEEDBACK_UNREADABLE = "feedback_unreadable"
+    #: Current leaks to earth: the residual-current monitor trips and stays tripped.
+    RCD_TRIP = "rcd_trip"
 
 
 class UnreadablePin(MockPin):  # type: ignore[misc]  # gpiozero ships no type information
@@ -258,6 +262,51 @@ class _Contactor(_Simulator):
             self._show_aux(closed=self._on)
 
 
+class _ResidualCurrent(_Simulator):
+    """The residual-current monitor: tripped while current leaks (the ``rcd_trip`` fault), and
+    for as long as its test input is held on, after ``contactor_delay`` (a module's reaction)."""
+
+    def __init__(
+        self,
+        factory: MockFactory,
+        config: ConnectorConfig,
+        rig: RigConfig,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(factory, rig, loop)
+        self._active = config.rcd.trip_active
+        self._leaking = False
+        self._testing = False
+        pins = config.pins
+        self._trip_pin = factory.pin(pins[RCD_TRIP])
+        if RCD_TEST in pins:
+            self._watch(pins[RCD_TEST], self._test_input)
+        self._show()
+
+    def _test_input(self, on: bool) -> None:
+        self._cancel("test")
+        if not on:
+            self._testing = False
+            self._show()
+        else:
+            self._later("test", self._rig.contactor_delay, self._test_trips)
+
+    def _test_trips(self) -> None:
+        self._testing = True
+        self._show()
+
+    def _show(self) -> None:
+        _drive(self._trip_pin, self._active, self._leaking or self._testing)
+
+    @property
+    def tripped(self) -> bool:
+        return self._leaking or self._testing
+
+    def set_fault(self, fault: RigFault) -> None:
+        self._leaking = fault is RigFault.RCD_TRIP
+        self._show()
+
+
 class _Connector:
     """One connector's world: a simulator for each of its parts, attached by pin role."""
 
@@ -272,10 +321,13 @@ class _Connector:
         self.cable = _Cable(factory, config, rig, loop)
         self.latch = _Latch(factory, config, rig, loop) if LOCK_FEEDBACK in config.pins else None
         self.contactor = _Contactor(factory, config, rig, loop)
+        self.rcd = _ResidualCurrent(factory, config, rig, loop) if RCD_TRIP in config.pins else None
 
     @property
     def parts(self) -> list[_Simulator]:
-        return [self.cable, *([] if self.latch is None else [self.latch]), self.contactor]
+        latch: list[_Simulator] = [] if self.latch is None else [self.latch]
+        rcd: list[_Simulator] = [] if self.rcd is None else [self.rcd]
+        return [self.cable, *latch, self.contactor, *rcd]
 
     def set_fault(self, fault: RigFault) -> None:
         """One fault at a time: setting one (or ``none``) heals the others; the inputs re-sync."""
@@ -369,6 +421,11 @@ class BenchRig:
 
     def fault(self, connector_id: int) -> RigFault:
         return self._connector(connector_id).fault
+
+    def rcd_tripped(self, connector_id: int) -> bool | None:
+        """The simulated residual-current monitor's output; None where none is wired."""
+        rcd = self._connector(connector_id).rcd
+        return None if rcd is None else rcd.tripped
 
     def lock_engaged(self, connector_id: int) -> bool:
         """The physical latch, whatever the feedback wire says."""

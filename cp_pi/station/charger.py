@@ -269,7 +269,10 @@ class Charger:
                 reading,
                 connector.transaction.name,
             )
-            self._spawn(self._transactions.stop(connector, Reason.other, unlock=False))
+            # A residual-current trip leaves the lock chain sound: the cable is given back (once
+            # the contactor is confirmed open), since only its removal clears the fault.
+            unlock = reading is ConnectorReading.RCD_TRIPPED
+            self._spawn(self._transactions.stop(connector, Reason.other, unlock=unlock))
 
     async def _supervise(self, connector: Connector) -> None:
         """While energy flows, look every second for a trip the hardware made while a sequence

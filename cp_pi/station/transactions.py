@@ -154,6 +154,11 @@ class Transactions:
         if connector.transaction is not None or not connector.hardware.cable_present:
             return False
         hardware = connector.hardware
+        if not await hardware.rcd_self_test():
+            log.error(
+                "connector %d: residual current self-test failed; no transaction", connector.id
+            )
+            return False
         if hardware.has_lock:
             result = await hardware.lock()
             if not result.ok:

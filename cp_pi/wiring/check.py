@@ -24,9 +24,10 @@ from typing import Any, TextIO
 from gpiozero import Factory
 from gpiozero.pins.mock import MockFactory
 
-from cp_pi.config import Settings
+from cp_pi.config import ConnectorConfig, Settings
 from cp_pi.hardware.connector import ConnectorHardware
 from cp_pi.hardware.factory import HardwareUnavailable, gpio_chip_found, make_pin_factory
+from cp_pi.hardware.inputs import PinReadError
 from cp_pi.hardware.parts import build_hardware
 from cp_pi.hardware.rig import BenchRig, RigFault
 from cp_pi.runlock import AlreadyRunning, RunLock
@@ -109,6 +110,9 @@ async def _check(
     if rig_fault is not None and not on_mock_pins:
         say("cp-pi: --fault breaks the simulated rig: it needs mock pins (--mock)")
         return MISUSED
+    if rig_fault is RigFault.RCD_TRIP and any(c.rcd.trip_pin is None for c in settings.connectors):
+        say("cp-pi: --fault rcd_trip needs a residual-current monitor: set rcd.trip_pin")
+        return MISUSED
     loop = asyncio.get_running_loop()
 
     def stand_in(rig: BenchRig) -> None:
@@ -158,6 +162,8 @@ async def _test(
         else:
             for line in input_lines(config, snapshot, where):
                 say(line)
+    for connector, config in connectors:
+        checks += await _residual_current_checks(connector, config, where, say)
     say("\nNo vehicle may be connected: closing the contactor makes the socket live.")
     if confirm(QUESTION):
         for connector, config in connectors:
@@ -170,6 +176,55 @@ async def _test(
             for c in hardware
         ]
     return _report(checks, say, on_mock_pins)
+
+
+async def _residual_current_checks(
+    connector: ConnectorHardware,
+    config: ConnectorConfig,
+    where: Header,
+    say: Callable[[str], None],
+) -> list[Check]:
+    """The residual-current monitor reads healthy, and trips and recovers on its test input
+    (harmless: the contactor is open)."""
+    rcd, pins = connector.parts.rcd, config.rcd
+    if rcd is None or pins.trip_pin is None:
+        return []
+    number, trip = connector.connector_id, where(pins.trip_pin)
+    try:
+        healthy = not rcd.tripped
+    except PinReadError as error:
+        say(f"  {error}")
+        healthy = False
+    checks = [
+        Check(number, "residual current healthy", Verdict.PASS)
+        if healthy
+        else Check(
+            number,
+            "residual current healthy",
+            Verdict.FAIL,
+            f"{trip} reads tripped with no vehicle: check the module's supply, its reset, the"
+            f" trip wire to {trip} and its pull-up, and that rcd.trip_active"
+            f" ({pins.trip_active}) is the level the module gives when tripped",
+        )
+    ]
+    if pins.test_pin is None or not healthy:
+        return checks
+    say(f"connector {number}: firing the residual current test output")
+    passed = await connector.rcd_self_test()
+    test = where(pins.test_pin)
+    checks.append(
+        Check(number, "residual current self-test", Verdict.PASS)
+        if passed
+        else Check(
+            number,
+            "residual current self-test",
+            Verdict.FAIL,
+            f"the module did not trip and recover on its test input (see the log line above):"
+            f" check the wire from {test} to the module's test input (and its driver), and the"
+            f" trip wire to {trip}",
+        )
+    )
+    return checks
 
 
 def _report(checks: list[Check], say: Callable[[str], None], on_mock_pins: bool) -> int:

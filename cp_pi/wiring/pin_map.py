@@ -19,6 +19,8 @@ from cp_pi.config import (
     LOCK_DRIVE,
     LOCK_FEEDBACK,
     PROXIMITY,
+    RCD_TEST,
+    RCD_TRIP,
     UNLOCK_DRIVE,
     ActiveLevel,
     ConnectorConfig,
@@ -92,6 +94,8 @@ def wires(config: ConnectorConfig) -> list[Wire]:
             "input",
             f"{contactor.feedback_active} = closed",
         ),
+        RCD_TRIP: ("residual current trip", "input", f"{config.rcd.trip_active} = tripped"),
+        RCD_TEST: ("residual current test", "output", "high = test"),
     }
     return [Wire(words[role][0], pin, *words[role][1:]) for role, pin in config.pins.items()]
 
@@ -145,6 +149,18 @@ def input_lines(config: ConnectorConfig, snapshot: PinSnapshot, where: Header) -
                 contactor.feedback_pin,
                 contactor.feedback_active,
                 aux,
+            )
+        )
+    rcd = config.rcd
+    if rcd.trip_pin is not None:
+        tripped = snapshot.rcd_tripped
+        lines.append(
+            line(
+                "residual curr.",
+                "tripped" if tripped else "healthy",
+                rcd.trip_pin,
+                rcd.trip_active,
+                tripped,
             )
         )
     return lines

@@ -65,6 +65,7 @@ async def test_the_state_arrives_first_on_connect(url: str) -> None:
         "lock_drives": 0,
         "operative": True,
         "fault": "none",
+        "rcd": None,  # no residual-current monitor configured
     }
 
 
