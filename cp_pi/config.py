@@ -254,10 +254,11 @@ class MeterModel(StrEnum):
 
 
 class MeterFailure(StrEnum):
-    """What a connector does while its meter is silent or answers garbage."""
+    """What a connector does while its meter is silent or answers garbage: charging goes on
+    (PowerMeterFailure is reported, meterStop is the last good register). Stopping the charge
+    is not offered yet."""
 
     CONTINUE = "continue"
-    STOP = "stop"
 
 
 class MeterConfig(Strict):

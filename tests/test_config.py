@@ -572,7 +572,7 @@ def test_a_connector_meter_is_simulated_on_mock_pins_and_none_on_real_ones(
         ),
         ('parity = "X"', "connectors[0].meter.parity", "'N', 'E' or 'O'"),
         ("unit = 0", "connectors[0].meter.unit", "greater than or equal to 1"),
-        ('on_failure = "halt"', "connectors[0].meter.on_failure", "'continue' or 'stop'"),
+        ('on_failure = "stop"', "connectors[0].meter.on_failure", "'continue'"),
         ("pol_interval = 1", "connectors[0].meter.pol_interval", "unknown setting"),
         ("poll_interval = 0", "connectors[0].meter.poll_interval", "greater than 0"),
     ],

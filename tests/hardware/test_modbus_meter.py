@@ -3,89 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
 from collections.abc import AsyncIterator
 
 import pytest
-from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
 
-from cp_pi.config import MeterConfig, MeterKind, MeterModel
+from cp_pi.config import MeterModel
 from cp_pi.core.metering import ENERGY_REGISTER, POWER
-from cp_pi.hardware.meter_maps import SDM120, SDM630, RegisterMap
+from cp_pi.hardware.meter_maps import SDM120, SDM630
 from cp_pi.hardware.modbus_meter import CURRENT, MODBUS_MEASURANDS, VOLTAGE, ModbusMeter
-
-UNIT = 3
-
-
-def _words(value: float) -> list[int]:
-    high, low = struct.unpack(">HH", struct.pack(">f", value))
-    return [high, low]
-
-
-class SdmServer:
-    """A pymodbus TCP server whose input registers read like an SDM meter's; the registers
-    outlive a stop, as a meter's do while its bus is down."""
-
-    def __init__(self, port: int) -> None:
-        self.registers = [0] * 0x60
-        self.port = port
-        self._server: ModbusTcpServer | None = None
-
-    async def set(self, address: int, value: float) -> None:
-        words = _words(value)
-        self.registers[address : address + 2] = words
-        if self._server is not None:
-            await self._server.async_setValues(UNIT, 4, address, words)
-
-    async def set_phases(
-        self, registers: RegisterMap, volts: float, amps: float, watts: float, kwh: float
-    ) -> None:
-        for address in registers.voltage:
-            await self.set(address, volts)
-        for address in registers.current:
-            await self.set(address, amps)
-        for address in registers.power:
-            await self.set(address, watts)
-        await self.set(registers.import_energy_kwh, kwh)
-
-    async def start(self) -> None:
-        registers = SimData(0, values=list(self.registers), datatype=DataType.REGISTERS)
-        device = SimDevice(UNIT, simdata=[registers])
-        self._server = ModbusTcpServer(device, address=("127.0.0.1", self.port))
-        await self._server.serve_forever(background=True)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            await self._server.shutdown()
-            self._server = None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.hardware.modbus_server import SdmServer, meter_config, running_sdm
 
 
 @pytest.fixture
 async def sdm() -> AsyncIterator[SdmServer]:
-    server = SdmServer(_free_port())
-    await server.start()
-    yield server
-    await server.stop()
-
-
-def meter_config(server: SdmServer, model: MeterModel = MeterModel.SDM630) -> MeterConfig:
-    return MeterConfig(
-        kind=MeterKind.MODBUS,
-        model=model,
-        host="127.0.0.1",
-        port=server.port,
-        unit=UNIT,
-        poll_interval=0.05,
-        timeout=0.3,
-    )
+    async with running_sdm() as server:
+        yield server
 
 
 def values(meter: ModbusMeter) -> dict[str, float]:
