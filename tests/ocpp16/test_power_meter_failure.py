@@ -80,3 +80,28 @@ async def test_energy_going_backwards_is_a_power_meter_failure(
         await sdm.set(SDM630.import_energy_kwh, 12.0)
         await status_reached(csms, "Charging", after=before, error_code="PowerMeterFailure")
         assert station.connectors[1].meter.read_wh() == 12345
+
+
+async def test_meter_values_carry_what_the_modbus_meter_measures(
+    make_station: StationFactory, csms: CentralSystem, sdm: SdmServer
+) -> None:
+    async with make_station(connectors=connectors(sdm)) as station:
+        measurands = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage"
+        answer = await csms.change_configuration(CP_ID, "MeterValuesSampledData", measurands)
+        assert answer == {"status": "Accepted"}
+        refused = await csms.change_configuration(CP_ID, "MeterValuesSampledData", "Frequency")
+        assert refused == {"status": "Rejected"}
+        await csms.change_configuration(CP_ID, "MeterValueSampleInterval", "1")
+        start = mark(csms)
+        await start_charging(station, csms)
+        record = await csms.wait_for_call(CP_ID, "MeterValues", after=start)
+        sampled = {
+            value["measurand"]: (value["value"], value["unit"])
+            for value in record.frame[3]["meterValue"][0]["sampledValue"]
+        }
+        assert sampled == {
+            "Energy.Active.Import.Register": ("12345", "Wh"),
+            "Power.Active.Import": ("11040", "W"),
+            "Current.Import": ("48", "A"),
+            "Voltage": ("230", "V"),
+        }
