@@ -16,7 +16,7 @@ from cp_pi.hardware.meter_maps import RegisterMap
 UNIT = 3
 
 
-def _words(value: float) -> list[int]:
+def words(value: float) -> list[int]:
     high, low = struct.unpack(">HH", struct.pack(">f", value))
     return [high, low]
 
@@ -31,10 +31,10 @@ class SdmServer:
         self._server: ModbusTcpServer | None = None
 
     async def set(self, address: int, value: float) -> None:
-        words = _words(value)
-        self.registers[address : address + 2] = words
+        pair = words(value)
+        self.registers[address : address + 2] = pair
         if self._server is not None:
-            await self._server.async_setValues(UNIT, 4, address, words)
+            await self._server.async_setValues(UNIT, 4, address, pair)
 
     async def set_phases(
         self, registers: RegisterMap, volts: float, amps: float, watts: float, kwh: float
