@@ -11,6 +11,7 @@ current (the sum of the phases) and the mean of its phase voltages.
 
 from __future__ import annotations
 
+import logging
 import math
 from statistics import fmean
 
@@ -37,6 +38,9 @@ class ModbusMeter(PolledMeter):
 
     def __init__(self, config: MeterConfig) -> None:
         super().__init__(MODBUS_MEASURANDS, config.poll_interval)
+        # pymodbus logs every failed request: a meter off its bus would write a line per poll
+        # for hours. The meter logs its failure once, with pymodbus's reason, and its recovery.
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         if config.model is None:
             raise ValueError("a Modbus meter needs its model")
         self._map: RegisterMap = REGISTER_MAPS[config.model]
