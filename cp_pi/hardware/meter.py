@@ -2,9 +2,10 @@
 
 The controller needs a cumulative energy register in Wh (OCPP's meterStart/meterStop), and may
 report more: a meter declares the OCPP measurands it really measures, and the charge point accepts
-only those in its MeterValues configuration keys. A Modbus meter would add Voltage, Current.Import
-and Power.Active.Import here. Hardware without an energy meter still charges: :class:`NoMeter`
-reads 0 Wh throughout, so transactions start and stop normally and report no energy.
+only those in its MeterValues configuration keys. The Modbus meter also measures Voltage,
+Current.Import and Power.Active.Import. Hardware without an energy meter still charges:
+:class:`NoMeter` reads 0 Wh throughout, so transactions start and stop normally and report no
+energy.
 
 Reading a meter never waits: :meth:`EnergyMeter.read` gives the latest reading, which the meter
 keeps up to date from its own polling task (:class:`PolledMeter`). Only :meth:`EnergyMeter.refresh`
