@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Self
+from typing import Annotated, Any, Literal, NoReturn, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -243,6 +243,22 @@ class MeterKind(StrEnum):
     NONE = "none"
     #: The bench rig's vehicle, measured: mock pins only.
     SIMULATED = "simulated"
+    #: An Eastron SDM meter on Modbus TCP (``host``) or RTU (``port`` is the serial device).
+    MODBUS = "modbus"
+
+
+class MeterModel(StrEnum):
+    SDM630 = "sdm630"
+    SDM120 = "sdm120"
+    SDM230 = "sdm230"
+
+
+class MeterFailure(StrEnum):
+    """What a connector does while its meter is silent or answers garbage: charging goes on
+    (PowerMeterFailure is reported, meterStop is the last good register). Stopping the charge
+    is not offered yet."""
+
+    CONTINUE = "continue"
 
 
 class MeterConfig(Strict):
@@ -253,6 +269,38 @@ class MeterConfig(Strict):
     #: Seconds between two readings the meter takes by itself; meterStart and meterStop take
     #: a fresh one whatever this says.
     poll_interval: float = Field(default=1.0, gt=0, le=60)
+    #: The Modbus meter's model, which names its register map.
+    model: MeterModel | None = None
+    #: Modbus TCP: the meter's (or gateway's) address; without it the meter is on RTU.
+    host: str | None = None
+    #: TCP port number (default 502), or the RTU serial device (e.g. "/dev/ttyUSB0").
+    port: int | str | None = None
+    baudrate: int = Field(default=9600, ge=1200, le=115200)
+    parity: Literal["N", "E", "O"] = "N"
+    #: The meter's Modbus address (slave id).
+    unit: int = Field(default=1, ge=1, le=247)
+    #: Seconds one request may take before the meter counts as silent.
+    timeout: float = Field(default=1.0, gt=0, le=10)
+    on_failure: MeterFailure = MeterFailure.CONTINUE
+
+    @model_validator(mode="after")
+    def _modbus_is_addressed(self) -> Self:
+        if self.kind is not MeterKind.MODBUS:
+            return self
+        problems: list[tuple[str, str]] = []
+        if self.model is None:
+            problems.append(("model", 'a Modbus meter needs one: "sdm630", "sdm120" or "sdm230"'))
+        if self.host is not None:
+            if self.port is None:
+                self.port = 502
+            elif not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+                problems.append(("port", "Modbus TCP needs a port number 1..65535"))
+        elif not isinstance(self.port, str) or not self.port.startswith("/"):
+            problems.append(
+                ("port", 'Modbus RTU needs the serial device (e.g. "/dev/ttyUSB0"), or set host')
+            )
+        _reject(problems)
+        return self
 
     def resolved(self, *, mock_pins: bool) -> MeterKind:
         """The kind in use on these pins."""

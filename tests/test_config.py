@@ -561,7 +561,18 @@ def test_a_connector_meter_is_simulated_on_mock_pins_and_none_on_real_ones(
 @pytest.mark.parametrize(
     ("meter", "key", "reason"),
     [
-        ('kind = "modbus"', "connectors[0].meter.kind", "'none' or 'simulated'"),
+        ('kind = "pulse"', "connectors[0].meter.kind", "'none', 'simulated' or 'modbus'"),
+        ('kind = "modbus"\nhost = "10.0.0.5"', "connectors[0].meter.model", "needs one"),
+        ('kind = "modbus"\nmodel = "sdm72"', "connectors[0].meter.model", "'sdm120' or 'sdm230'"),
+        ('kind = "modbus"\nmodel = "sdm630"', "connectors[0].meter.port", "serial device"),
+        (
+            'kind = "modbus"\nmodel = "sdm630"\nhost = "10.0.0.5"\nport = 70000',
+            "connectors[0].meter.port",
+            "1..65535",
+        ),
+        ('parity = "X"', "connectors[0].meter.parity", "'N', 'E' or 'O'"),
+        ("unit = 0", "connectors[0].meter.unit", "greater than or equal to 1"),
+        ('on_failure = "stop"', "connectors[0].meter.on_failure", "'continue'"),
         ("pol_interval = 1", "connectors[0].meter.pol_interval", "unknown setting"),
         ("poll_interval = 0", "connectors[0].meter.poll_interval", "greater than 0"),
     ],

@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     CONNECTOR_LOCK_FAILURE = "ConnectorLockFailure"
     GROUND_FAILURE = "GroundFailure"
     POWER_SWITCH_FAILURE = "PowerSwitchFailure"
+    POWER_METER_FAILURE = "PowerMeterFailure"
     INTERNAL_ERROR = "InternalError"
     OTHER_ERROR = "OtherError"
 
@@ -66,13 +67,21 @@ class ConnectorFacts:
     #: The lock keeps a cable whose EV side was disconnected, until its owner comes back
     #: (UnlockConnectorOnEVSideDisconnect = false): Finishing, never Available.
     cable_held: bool = False
+    #: The energy meter answers with sane readings; when not, charging goes on (the meter's
+    #: last good register still ends the transaction) and the status says PowerMeterFailure.
+    meter_ok: bool = True
 
 
 def connector_status(facts: ConnectorFacts) -> tuple[Status, ErrorCode]:
-    """OCPP 1.6 section 4.9, as a function of the facts."""
+    """OCPP 1.6 section 4.9, as a function of the facts.
+
+    A failed meter does not fault the connector: it charges on and says PowerMeterFailure.
+    """
     error = error_code_of(facts.reading)
     if error is not ErrorCode.NO_ERROR:
         return Status.FAULTED, error
+    if not facts.meter_ok:
+        error = ErrorCode.POWER_METER_FAILURE
     if facts.transaction_running:
         if not facts.cable_present:
             return Status.SUSPENDED_EV, error
@@ -95,6 +104,8 @@ def status_info(facts: ConnectorFacts) -> str | None:
     healthy = error_code_of(facts.reading) is ErrorCode.NO_ERROR
     if healthy and facts.transaction_running and not facts.cable_present:
         return "EV side disconnected"
+    if healthy and not facts.meter_ok:
+        return "energy meter not answering or answering garbage"
     return None
 
 

@@ -2,9 +2,10 @@
 
 The controller needs a cumulative energy register in Wh (OCPP's meterStart/meterStop), and may
 report more: a meter declares the OCPP measurands it really measures, and the charge point accepts
-only those in its MeterValues configuration keys. A Modbus meter would add Voltage, Current.Import
-and Power.Active.Import here. Hardware without an energy meter still charges: :class:`NoMeter`
-reads 0 Wh throughout, so transactions start and stop normally and report no energy.
+only those in its MeterValues configuration keys. The Modbus meter also measures Voltage,
+Current.Import and Power.Active.Import. Hardware without an energy meter still charges:
+:class:`NoMeter` reads 0 Wh throughout, so transactions start and stop normally and report no
+energy.
 
 Reading a meter never waits: :meth:`EnergyMeter.read` gives the latest reading, which the meter
 keeps up to date from its own polling task (:class:`PolledMeter`). Only :meth:`EnergyMeter.refresh`
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from cp_pi.core.metering import ENERGY_REGISTER, Reading
@@ -30,6 +31,15 @@ class EnergyMeter(Protocol):
     @property
     def measurands(self) -> frozenset[str]:
         """The OCPP measurands this meter measures (always the energy register)."""
+        ...
+
+    @property
+    def ok(self) -> bool:
+        """The last reading succeeded; False while the meter is silent or answers garbage."""
+        ...
+
+    def on_health(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(ok)`` whenever :attr:`ok` changes."""
         ...
 
     def read_wh(self) -> int:
@@ -56,6 +66,13 @@ class NoMeter:
     def measurands(self) -> frozenset[str]:
         return frozenset({ENERGY_REGISTER})
 
+    @property
+    def ok(self) -> bool:
+        return True
+
+    def on_health(self, listener: Callable[[bool], None]) -> None:
+        return None
+
     def read_wh(self) -> int:
         return 0
 
@@ -73,7 +90,9 @@ class PolledMeter(ABC):
     """A meter that keeps its latest reading, polled every ``poll_interval`` seconds.
 
     A subclass says how one reading is taken (:meth:`_measure`); a reading that fails keeps the
-    previous one (logged), so a meter that drops off its bus never stops a charge by itself.
+    previous one and marks the meter not :attr:`ok` (logged once, when it fails and when it
+    recovers), so meterStop can still use the last good register; whether a charge goes on is the
+    connector's choice.
     """
 
     def __init__(self, measurands: frozenset[str], poll_interval: float) -> None:
@@ -81,10 +100,19 @@ class PolledMeter(ABC):
         self._poll_interval = poll_interval
         self._latest: dict[str, Reading] = {ENERGY_REGISTER: Reading(ENERGY_REGISTER, 0, "Wh")}
         self._polling: asyncio.Task[None] | None = None
+        self._ok = True
+        self._health_listeners: list[Callable[[bool], None]] = []
 
     @property
     def measurands(self) -> frozenset[str]:
         return self._measurands
+
+    @property
+    def ok(self) -> bool:
+        return self._ok
+
+    def on_health(self, listener: Callable[[bool], None]) -> None:
+        self._health_listeners.append(listener)
 
     def start(self) -> None:
         """Begin polling on the running loop."""
@@ -99,10 +127,24 @@ class PolledMeter(ABC):
     async def refresh(self) -> None:
         try:
             readings = await self._measure()
-        except Exception:  # a meter's transport fails in its own way; the last reading stays
-            logger.exception("meter unreadable: keeping its last reading")
+        except Exception as error:  # a meter's transport fails in its own way
+            if self._ok:
+                logger.warning(
+                    "meter unreadable (%s): keeping its last good reading, %d Wh",
+                    error or type(error).__name__,
+                    self.read_wh(),
+                )
+                self._set_ok(False)
             return
         self._keep(readings)
+        if not self._ok:
+            logger.info("meter answers again: %d Wh", self.read_wh())
+            self._set_ok(True)
+
+    def _set_ok(self, ok: bool) -> None:
+        self._ok = ok
+        for listener in self._health_listeners:
+            listener(ok)
 
     def _keep(self, readings: Iterable[Reading]) -> None:
         self._latest = {reading.measurand: reading for reading in readings}

@@ -31,6 +31,7 @@ from cp_pi.hardware.contactor import Contactor
 from cp_pi.hardware.inputs import AuxContact, LockFeedback, ProximitySensor
 from cp_pi.hardware.lock import LockActuator, make_lock
 from cp_pi.hardware.meter import EnergyMeter, NoMeter
+from cp_pi.hardware.modbus_meter import ModbusMeter
 from cp_pi.hardware.rcd import ResidualCurrentMonitor
 from cp_pi.hardware.rig import BenchRig
 
@@ -180,6 +181,10 @@ def build_meter(connector_id: int, config: ConnectorConfig, rig: BenchRig | None
     kind = config.meter.resolved(mock_pins=rig is not None)
     if kind is MeterKind.NONE:
         return NoMeter()
+    if kind is MeterKind.MODBUS:
+        modbus = ModbusMeter(config.meter)
+        modbus.start()
+        return modbus
     if rig is None:
         raise ValueError(f"connector {connector_id}: the simulated meter needs the bench rig")
     meter = rig.meter(connector_id, poll_interval=config.meter.poll_interval)

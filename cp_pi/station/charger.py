@@ -68,6 +68,8 @@ class Charger:
             measurands=frozenset.intersection(*(c.meter.measurands for c in connectors_list)),
             authorization_key=authorization_key,
         )
+        for connector in connectors_list:
+            connector.meter.on_health(lambda ok: self.refresh())  # PowerMeterFailure, and back
         self.authorization_cache = AuthorizationCache(store)
         self.outbox = Outbox(
             store,

@@ -76,6 +76,7 @@ class Connector:
             awaiting_cable=self.awaiting_tag is not None,
             finishing=self.finishing,
             cable_held=self.holds_cable(),
+            meter_ok=self.meter.ok,
         )
 
     def status(self) -> tuple[Status, ErrorCode]:

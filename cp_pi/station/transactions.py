@@ -175,6 +175,12 @@ class Transactions:
                 return False  # the empty socket's lock is released once the sequence is over
         await connector.meter.refresh()  # the register at this moment, not at the last poll
         meter_start = connector.meter.read_wh()
+        if not connector.meter.ok:
+            log.warning(
+                "connector %d: meter unreadable: meterStart is its last good reading, %d Wh",
+                connector.id,
+                meter_start,
+            )
         tx = Transaction(
             ref=uuid.uuid4().hex,
             connector_id=connector.id,
@@ -263,6 +269,12 @@ class Transactions:
             watcher.cancel()
         await connector.meter.refresh()
         meter_stop = connector.meter.read_wh()
+        if not connector.meter.ok:
+            log.warning(
+                "connector %d: meter unreadable: meterStop is its last good reading, %d Wh",
+                connector.id,
+                meter_stop,
+            )
         payload: dict[str, Any] = {
             "transactionId": (
                 tx.transaction_id if tx.transaction_id is not None else PROVISIONAL_TRANSACTION_ID
