@@ -36,9 +36,6 @@ from cp_pi.tasks import cancel_and_wait
 
 log = logging.getLogger("cp_pi.charge_point")
 
-#: Seconds between two looks at the lock chain while energy flows.
-SUPERVISION_PERIOD = 1.0
-
 StateListener = Callable[[], None]
 
 
@@ -113,7 +110,6 @@ class Charger:
             csms_reachable=lambda: self.csms_connected and self.registered,
             refresh=self.refresh,
             spawn=self._spawn,
-            supervise=self._supervise,
         )
         self.outbox.on_answer = self._transactions.on_answer
         #: The handlers of the central system's requests, one ``@on`` method each.
@@ -160,6 +156,10 @@ class Charger:
         """Report every status that changed, then tell the listeners."""
         for each in self.connectors.values():
             self._log_reading(each)
+            if each.hardware.tripped is not None:
+                # A trip made while a sequence held the connector: acted on once it is over
+                # (every sequence ends with a refresh), so no trip goes without its stop.
+                self._act_on_trip(each)
             self._healing.look_at(each)
         if self.registered and self.csms_connected:
             for connector_id in (0, *self.connectors):
@@ -259,8 +259,11 @@ class Charger:
         """The hardware stopped energy on its own when the lock chain could no longer be trusted
         (:meth:`ConnectorHardware.supervise`); the transaction ends for it once no sequence holds
         the connector."""
+        connector.hardware.supervise()
+        self._act_on_trip(connector)
+
+    def _act_on_trip(self, connector: Connector) -> None:
         hardware = connector.hardware
-        hardware.supervise()
         if hardware.tripped is None or connector.busy.locked():
             return
         reading = hardware.acknowledge_trip()
@@ -275,13 +278,6 @@ class Charger:
             # the contactor is confirmed open), since only its removal clears the fault.
             unlock = reading is ConnectorReading.RCD_TRIPPED
             self._spawn(self._transactions.stop(connector, Reason.other, unlock=unlock))
-
-    async def _supervise(self, connector: Connector) -> None:
-        """While energy flows, look every second for a trip the hardware made while a sequence
-        held the connector, so that no trip is left without its StopTransaction."""
-        while True:
-            await asyncio.sleep(SUPERVISION_PERIOD)
-            self._check_safety(connector)
 
     def _on_cable_removed(self, connector: Connector) -> None:
         """A transaction whose idTag was refused ends with its cable; others as configured."""

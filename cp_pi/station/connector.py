@@ -25,7 +25,7 @@ from cp_pi.store import TransactionRecord
 class Transaction(TransactionRecord):
     """A running transaction: what the store keeps of it, and the tasks that watch it."""
 
-    #: The meter sampler and the safety supervisor, cancelled when the transaction ends.
+    #: The meter sampler, cancelled when the transaction ends (the hardware watches the pins).
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
     #: The meter values its StopTransaction will carry.
     data: TransactionData = field(default_factory=TransactionData)

@@ -34,8 +34,6 @@ SQLITE_INT_BOUND = 2**63
 
 #: Runs a coroutine in the background, owned (and cancelled on close) by the charge point.
 Spawn = Callable[[Coroutine[Any, Any, object]], None]
-#: Watches a connector's lock chain while energy flows; cancelled when the transaction ends.
-Supervise = Callable[[Connector], Coroutine[Any, Any, None]]
 
 
 def durably(store: Store, write: Callable[[], None]) -> None:
@@ -68,7 +66,6 @@ class Transactions:
         csms_reachable: Callable[[], bool],
         refresh: Callable[[], None],
         spawn: Spawn,
-        supervise: Supervise,
     ) -> None:
         self._store = store
         self._outbox = outbox
@@ -80,7 +77,6 @@ class Transactions:
         self._csms_reachable = csms_reachable
         self._refresh = refresh
         self._spawn = spawn
-        self._supervise = supervise
 
     # -- authorization -------------------------------------------------------------------------
 
@@ -221,7 +217,6 @@ class Transactions:
             return False
         tx.watchers = [
             asyncio.create_task(self._metering.follow(connector, tx)),
-            asyncio.create_task(self._supervise(connector)),
         ]
         return True
 
