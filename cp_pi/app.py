@@ -205,6 +205,7 @@ async def running_station(
             max_requests=settings.max_requests_in_flight,
         )
         station.charger.metering.start()  # clock-aligned readings
+        station.charger.reservations.start()  # their expiry timers
         station.link_task = asyncio.create_task(station.link.run(), name="link")
         station._tasks.append(station.link_task)
         store_watch = watch_file(station.store, station.charger.refresh)

@@ -65,6 +65,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             last_meter_wh INTEGER
         )""",
     ),
+    # The Local Authorization List (idTag as sent, upper-cased key) and the reservations.
+    (
+        """CREATE TABLE local_auth_entry (
+            id_tag TEXT PRIMARY KEY,
+            info TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE reservation (
+            reservation_id INTEGER PRIMARY KEY,
+            connector_id INTEGER NOT NULL,
+            held_connector INTEGER NOT NULL,
+            id_tag TEXT NOT NULL,
+            parent_id_tag TEXT,
+            expiry_date TEXT NOT NULL
+        )""",
+    ),
 )
 
 
@@ -420,6 +435,67 @@ class Store:
             cursor = self._db.execute("DELETE FROM open_transaction WHERE ref = ?", (ref,))
             if cursor.rowcount == 0:
                 raise KeyError(ref)
+
+    # -- the Local Authorization List and reservations ----------------------------------------
+    # Not retried in memory (no ``_write``): an update the disk refused is answered Failed and
+    # the list stays as it was, all of it, rather than taken in a memory lost at the restart.
+
+    def local_list_entry(self, id_tag: str) -> str | None:
+        """The stored idTagInfo (JSON) of ``id_tag``, by its upper-cased key."""
+        row = self._db.execute(
+            "SELECT info FROM local_auth_entry WHERE id_tag = ?", (id_tag,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def local_list_size(self) -> int:
+        count: int = self._db.execute("SELECT count(*) FROM local_auth_entry").fetchone()[0]
+        return count
+
+    def update_local_list(
+        self, *, full: bool, upserts: list[tuple[str, str]], removals: list[str]
+    ) -> None:
+        """One SendLocalList, in the caller's :meth:`atomic` block with its version."""
+        if full:
+            self._db.execute("DELETE FROM local_auth_entry")
+        self._db.executemany(
+            "DELETE FROM local_auth_entry WHERE id_tag = ?", [(r,) for r in removals]
+        )
+        self._db.executemany(
+            "INSERT INTO local_auth_entry (id_tag, info) VALUES (?, ?)"
+            " ON CONFLICT (id_tag) DO UPDATE SET info = excluded.info",
+            upserts,
+        )
+
+    def reservations(self) -> list[tuple[int, int, int, str, str | None, str]]:
+        """(reservation_id, connector_id, held_connector, id_tag, parent_id_tag, expiry_date)."""
+        return list(
+            self._db.execute(
+                "SELECT reservation_id, connector_id, held_connector, id_tag, parent_id_tag,"
+                " expiry_date FROM reservation ORDER BY reservation_id"
+            )
+        )
+
+    @_write
+    def put_reservation(
+        self,
+        reservation_id: int,
+        connector_id: int,
+        held_connector: int,
+        id_tag: str,
+        parent_id_tag: str | None,
+        expiry_date: str,
+    ) -> None:
+        with self.atomic():
+            self._db.execute(
+                "INSERT OR REPLACE INTO reservation (reservation_id, connector_id,"
+                " held_connector, id_tag, parent_id_tag, expiry_date) VALUES (?, ?, ?, ?, ?, ?)",
+                (reservation_id, connector_id, held_connector, id_tag, parent_id_tag, expiry_date),
+            )
+
+    @_write
+    def remove_reservation(self, reservation_id: int) -> None:
+        with self.atomic():
+            self._db.execute("DELETE FROM reservation WHERE reservation_id = ?", (reservation_id,))
 
     def open_transactions(self) -> list[TransactionRecord]:
         rows = self._db.execute(

@@ -70,6 +70,9 @@ class ConnectorFacts:
     #: The energy meter answers with sane readings; when not, charging goes on (the meter's
     #: last good register still ends the transaction) and the status says PowerMeterFailure.
     meter_ok: bool = True
+    #: A reservation holds the connector (ReserveNow): Reserved until its holder comes, it
+    #: expires or is cancelled.
+    reserved: bool = False
 
 
 def connector_status(facts: ConnectorFacts) -> tuple[Status, ErrorCode]:
@@ -90,6 +93,8 @@ def connector_status(facts: ConnectorFacts) -> tuple[Status, ErrorCode]:
         return Status.UNAVAILABLE, error
     if (facts.finishing and facts.cable_present) or facts.cable_held:
         return Status.FINISHING, error
+    if facts.reserved and not facts.awaiting_cable:
+        return Status.RESERVED, error
     if facts.cable_present or facts.awaiting_cable:
         return Status.PREPARING, error
     return Status.AVAILABLE, error

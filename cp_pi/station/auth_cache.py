@@ -40,7 +40,7 @@ class AuthorizationCache:
         info: dict[str, Any] = json.loads(text)
         expiry = info.get("expiryDate")
         if expiry is not None:
-            expires_at = _parse_datetime(expiry)
+            expires_at = parse_datetime(expiry)
             if expires_at is None or now > expires_at:
                 return None
         return info
@@ -55,7 +55,7 @@ def _cache_key(id_tag: str) -> str:
     return id_tag.upper()
 
 
-def _parse_datetime(value: object) -> datetime | None:
+def parse_datetime(value: object) -> datetime | None:
     """An OCPP dateTime (ISO 8601, normally UTC with ``Z``); a time without zone is taken as UTC."""
     if not isinstance(value, str):
         return None

@@ -27,9 +27,11 @@ from cp_pi.station.clock import Clock
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector
 from cp_pi.station.healing import LockHealing
+from cp_pi.station.local_list import LocalAuthList, LocalListRequests
 from cp_pi.station.metering import Metering
 from cp_pi.station.outbox import Outbox, RetryPolicy
 from cp_pi.station.requests import Availability, CsmsRequests
+from cp_pi.station.reservations import ReservationRequests, Reservations
 from cp_pi.station.transactions import Transactions
 from cp_pi.store import Store
 from cp_pi.tasks import cancel_and_wait
@@ -99,11 +101,23 @@ class Charger:
             refresh=self.refresh,
             now=self.clock.now,
         )
+        # Local Auth List Management and Reservation profiles.
+        self.local_list = LocalAuthList(store, self.configuration)
+        self.reservations = Reservations(
+            store=store,
+            connectors=self.connectors,
+            configuration=self.configuration,
+            clock=self.clock,
+            charge_point_operative=lambda: self.operative,
+            refresh=self.refresh,
+        )
         self._transactions = Transactions(
             store=store,
             outbox=self.outbox,
             configuration=self.configuration,
             authorization_cache=self.authorization_cache,
+            local_list=self.local_list,
+            reservations=self.reservations,
             metering=self.metering,
             connectors=self.connectors,
             clock=self.clock,
@@ -129,6 +143,11 @@ class Charger:
             spawn=self._spawn,
         )
         self._healing = LockHealing(refresh=self.refresh, spawn=self._spawn)
+        #: The handlers of the optional profiles' requests, beside :attr:`requests`.
+        self.profile_requests: tuple[object, ...] = (
+            LocalListRequests(self.local_list, self.configuration, changed=self.refresh),
+            ReservationRequests(self.reservations),
+        )
 
     @property
     def operative(self) -> bool:
@@ -154,6 +173,7 @@ class Charger:
 
     def refresh(self) -> None:
         """Report every status that changed, then tell the listeners."""
+        self.reservations.look_at()  # a Faulted or Unavailable connector ends its reservation
         for each in self.connectors.values():
             self._log_reading(each)
             if each.hardware.tripped is not None:
@@ -338,6 +358,7 @@ class Charger:
             "status": self.status_of(0)[0].value,
             "queued_transaction_messages": self.outbox.pending_transaction_messages,
             "store_degraded": self.store.degraded,
+            "local_list_version": self.local_list.version(),
             "connectors": [c.state() for c in self.connectors.values()],
         }
 
@@ -356,6 +377,7 @@ class Charger:
     async def close(self) -> None:
         """Stop background work and put every output in its safe state (contactor open)."""
         tasks = list(self._tasks)
+        self.reservations.close()
         for connector in self.connectors.values():
             connector.stop_waiting_for_cable()
             connector.hardware.outputs_off()

@@ -34,7 +34,7 @@ NAMESPACE = "ocpp"
 MEASURANDS_MAX_LENGTH = 10
 #: OCPP 1.6 defines six feature profiles; a list of them can be no longer.
 PROFILES_MAX_LENGTH = 6
-SUPPORTED_FEATURE_PROFILES = "Core,RemoteTrigger"
+SUPPORTED_FEATURE_PROFILES = "Core,RemoteTrigger,LocalAuthListManagement,Reservation"
 
 _PHASE_ROTATIONS = frozenset({"NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"})
 _PHASE_ROTATION_ITEM = re.compile(r"([0-9]+)\.([A-Za-z]+)")
@@ -130,6 +130,11 @@ def _keys(
             rw(boolean, "true") if has_lock else ro(boolean, "false")
         ),
         K.web_socket_ping_interval: rw(integer, "60"),
+        # Local Auth List Management (9.2) and Reservation (9.4) profiles.
+        K.local_auth_list_enabled: rw(boolean, "true"),
+        K.local_auth_list_max_length: ro(integer, "10000"),
+        K.send_local_list_max_length: ro(integer, "500"),
+        K.reserve_connector_zero_supported: ro(boolean, "true"),
         # Security Whitepaper: the Basic auth password; never reported, never logged.
         K.authorization_key: rw(_Kind.SECRET, ""),
     }

@@ -9,6 +9,7 @@ from typing import Any
 from cp_pi.core.healing import LockCare, lock_care
 from cp_pi.core.metering import TransactionData
 from cp_pi.core.reading import ConnectorReading, LockPosition, assess
+from cp_pi.core.reservation import Reservation
 from cp_pi.core.status import (
     ConnectorFacts,
     ErrorCode,
@@ -60,6 +61,9 @@ class Connector:
     #: UnlockConnector releases it (or a cable is plugged again).
     held_for_owner: bool = False
     reading_seen: ConnectorReading = ConnectorReading.GOOD_CONNECTION
+    #: The reservation this connector is held for (ReserveNow), kept by the station's
+    #: :class:`~cp_pi.station.reservations.Reservations`.
+    reservation: Reservation | None = None
 
     @property
     def id(self) -> int:
@@ -77,6 +81,7 @@ class Connector:
             finishing=self.finishing,
             cable_held=self.holds_cable(),
             meter_ok=self.meter.ok,
+            reserved=self.reservation is not None,
         )
 
     def status(self) -> tuple[Status, ErrorCode]:
@@ -89,7 +94,8 @@ class Connector:
             charge_point_operative
             and self.transaction is None
             and not self.busy.locked()
-            and takes_new_transaction(self.status()[0])
+            # A reserved connector takes its holder: who that is, the start decides.
+            and (takes_new_transaction(status := self.status()[0]) or status is Status.RESERVED)
         )
 
     def holds_cable(self) -> bool:
@@ -135,4 +141,5 @@ class Connector:
             "connector_status": hardware.reading().value,
             "lock_drives": hardware.lock_drives,
             "operative": self.operative,
+            "reservation": None if self.reservation is None else self.reservation.state(),
         }

@@ -147,21 +147,25 @@ class CsmsRequests:
     def remote_start(
         self, id_tag: str, connector_id: int | None = None, **_: Any
     ) -> call_result.RemoteStartTransaction:
-        connector = self._connector_for_remote_start(connector_id)
+        connector = self._connector_for_remote_start(connector_id, id_tag)
         if connector is None:
             return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.rejected)
         check = self._configuration.get_bool(K.authorize_remote_tx_requests)
         self._spawn(self._transactions.authorize_and_start(connector, id_tag, check=check))
         return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.accepted)
 
-    def _connector_for_remote_start(self, connector_id: int | None) -> Connector | None:
+    def _connector_for_remote_start(
+        self, connector_id: int | None, id_tag: str
+    ) -> Connector | None:
         connectors = self._connectors
         if connector_id is not None:
             candidates = [connectors[connector_id]] if connector_id in connectors else []
         else:  # the first free connector, preferring one with a cable in
             candidates = sorted(connectors.values(), key=lambda c: not c.hardware.cable_present)
         for connector in candidates:
-            if connector.may_start(charge_point_operative=self._availability.operative):
+            if connector.may_start(
+                charge_point_operative=self._availability.operative
+            ) and not self._transactions.reservation_refuses(connector, id_tag):
                 return connector
         return None
 

@@ -23,8 +23,10 @@ from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.clock import Clock
 from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector, Transaction
+from cp_pi.station.local_list import LocalAuthList
 from cp_pi.station.metering import Metering
 from cp_pi.station.outbox import CallError, Outbox, RefusedAnswer
+from cp_pi.station.reservations import Reservations
 from cp_pi.store import QueuedMessage, Store, StoreError, transaction_name
 
 log = logging.getLogger("cp_pi.charge_point")
@@ -60,6 +62,8 @@ class Transactions:
         outbox: Outbox,
         configuration: ConfigurationKeys,
         authorization_cache: AuthorizationCache,
+        local_list: LocalAuthList,
+        reservations: Reservations,
         metering: Metering,
         connectors: dict[int, Connector],
         clock: Clock,
@@ -71,6 +75,11 @@ class Transactions:
         self._outbox = outbox
         self._configuration = configuration
         self._authorization_cache = authorization_cache
+        self._local_list = local_list
+        self._reservations = reservations
+        #: parentIdTags the central system named in Authorize answers, for reservations of a
+        #: group when the cache is off (OCPP 1.6 section 5.13).
+        self._parents_heard: dict[str, str | None] = {}
         self._metering = metering
         self._connectors = connectors
         self._clock = clock
@@ -86,9 +95,27 @@ class Transactions:
 
     async def look_up(self, id_tag: str) -> tuple[bool, Mapping[str, Any] | None]:
         """Whether ``id_tag`` may charge, and the idTagInfo that says so (None when an offline
-        rule decided without one)."""
+        rule decided without one).
+
+        The Local Authorization List comes first, then the cache, then the central system
+        (OCPP 1.6 section 3.5): a listed tag is never cached, and offline the list decides
+        for its tags, Accepted or not, while LocalAuthorizeOffline is true.
+        """
         cache_enabled = self._configuration.get_bool(K.authorization_cache_enabled)
-        cached = self._authorization_cache.lookup(id_tag, now=self._clock.now())
+        listed = self._local_list.lookup(id_tag, now=self._clock.now())
+        if listed is not None:
+            listed_ok = listed.get("status") == "Accepted"
+            if listed_ok and self._configuration.get_bool(K.local_pre_authorize):
+                return True, listed
+            if not self._csms_reachable() and self._configuration.get_bool(
+                K.local_authorize_offline
+            ):
+                return listed_ok, listed
+        cached = (
+            None
+            if listed is not None
+            else self._authorization_cache.lookup(id_tag, now=self._clock.now())
+        )
         cached_ok = cache_enabled and cached is not None and cached.get("status") == "Accepted"
         if cached_ok and self._configuration.get_bool(K.local_pre_authorize):
             return True, cached
@@ -99,7 +126,8 @@ class Transactions:
                 log.warning("Authorize for %s failed (%s); deciding offline", id_tag, error)
             else:
                 info = result["idTagInfo"]
-                if cache_enabled:
+                self._parents_heard[id_tag.upper()] = info.get("parentIdTag")
+                if cache_enabled and listed is None:
                     self._authorization_cache.update(id_tag, info)
                 return info.get("status") == "Accepted", info
         if cached_ok and self._configuration.get_bool(K.local_authorize_offline):
@@ -107,12 +135,52 @@ class Transactions:
         return self._configuration.get_bool(K.allow_offline_tx_for_unknown_id), None
 
     def _cached_parent(self, id_tag: str) -> str | None:
-        if not self._configuration.get_bool(K.authorization_cache_enabled):
-            return None
-        cached = self._authorization_cache.lookup(id_tag, now=self._clock.now())
-        return None if cached is None else cached.get("parentIdTag")
+        """The tag's parentIdTag as known here: the local list, the cache, an Authorize answer."""
+        now = self._clock.now()
+        listed = self._local_list.lookup(id_tag, now=now)
+        if listed is not None:
+            return listed.get("parentIdTag")
+        if self._configuration.get_bool(K.authorization_cache_enabled):
+            cached = self._authorization_cache.lookup(id_tag, now=now)
+            if cached is not None:
+                return cached.get("parentIdTag")
+        return self._parents_heard.get(id_tag.upper())
+
+    def _knows_parent(self, id_tag: str) -> bool:
+        return self._cached_parent(id_tag) is not None or id_tag.upper() in self._parents_heard
+
+    def reservation_refuses(self, connector: Connector, id_tag: str) -> bool:
+        """The connector is held for another tag, or for a group ``id_tag`` is known not to be
+        of (a tag whose group is not known yet may still be of it)."""
+        held = connector.reservation
+        if held is None or held.serves(id_tag, self._cached_parent(id_tag)):
+            return False
+        return held.parent_id_tag is None or self._knows_parent(id_tag)
+
+    async def _admitted(self, connector: Connector, id_tag: str) -> bool:
+        """Whether a reservation on ``connector`` lets ``id_tag`` start there. The tag's group
+        is looked up only for a reservation of a group, with Authorize when neither the list nor
+        the cache knows it (section 5.13); another tag is refused without asking anyone."""
+        held = connector.reservation
+        if held is None:
+            return True
+        needs_group = held.parent_id_tag is not None and not held.serves(id_tag, None)
+        if needs_group and not self._knows_parent(id_tag):
+            await self.look_up(id_tag)
+        held = connector.reservation  # it may have ended meanwhile
+        if held is None or held.serves(id_tag, self._cached_parent(id_tag)):
+            return True
+        log.info(
+            "connector %d: reserved (reservation %d): tag %s refused",
+            connector.id,
+            held.reservation_id,
+            id_tag,
+        )
+        return False
 
     async def authorize_and_start(self, connector: Connector, id_tag: str, *, check: bool) -> None:
+        if not await self._admitted(connector, id_tag):
+            return
         if check and not await self.authorize(id_tag):
             log.info("connector %d: tag %s not authorized", connector.id, id_tag)
             return
@@ -185,15 +253,20 @@ class Transactions:
             started_at=self._clock.timestamp(),
             parent_id_tag=self._cached_parent(id_tag),
         )
-        start = {
+        start: dict[str, Any] = {
             "connectorId": connector.id,
             "idTag": id_tag,
             "meterStart": meter_start,
             "timestamp": tx.started_at,
         }
+        reservation = self._reservations.claim(connector, id_tag, tx.parent_id_tag)
+        if reservation is not None:
+            start["reservationId"] = reservation.reservation_id
 
         def begin() -> None:
             self._store.begin_transaction(tx)
+            if reservation is not None:
+                self._reservations.consume(reservation)
             self._outbox.send_transaction_message("StartTransaction", start, transaction_ref=tx.ref)
 
         durably(self._store, begin)
@@ -361,6 +434,7 @@ class Transactions:
             info is not None
             and id_tag
             and self._configuration.get_bool(K.authorization_cache_enabled)
+            and self._local_list.lookup(id_tag, now=self._clock.now()) is None
         ):
             self._authorization_cache.update(id_tag, info)
         if message.action != "StartTransaction" or message.transaction_ref is None:

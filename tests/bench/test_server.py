@@ -64,6 +64,7 @@ async def test_the_state_arrives_first_on_connect(url: str) -> None:
         "connector_status": "GOOD_CONNECTION",
         "lock_drives": 0,
         "operative": True,
+        "reservation": None,
         "fault": "none",
         "rcd": None,  # no residual-current monitor configured
     }

@@ -46,6 +46,14 @@ CORE_KEYS_READONLY = {
     "WebSocketPingInterval": False,
 }
 
+#: The Local Auth List Management and Reservation profiles' keys (sections 9.2 and 9.4).
+LOCAL_LIST_AND_RESERVATION_KEYS_READONLY = {
+    "LocalAuthListEnabled": False,
+    "LocalAuthListMaxLength": True,
+    "SendLocalListMaxLength": True,
+    "ReserveConnectorZeroSupported": True,
+}
+
 DEFAULTS = {
     "HeartbeatInterval": "300",
     "MeterValueSampleInterval": "60",
@@ -68,7 +76,7 @@ DEFAULTS = {
     "StopTransactionOnInvalidId": "true",
     "UnlockConnectorOnEVSideDisconnect": "true",
     "GetConfigurationMaxKeys": "50",
-    "SupportedFeatureProfiles": "Core,RemoteTrigger",
+    "SupportedFeatureProfiles": "Core,RemoteTrigger,LocalAuthListManagement,Reservation",
 }
 
 MEASURAND_KEYS = [
@@ -104,7 +112,9 @@ def reported(configuration: ConfigurationKeys, key: str) -> KeyValue:
 # -- what GetConfiguration reports -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("key", "readonly"), CORE_KEYS_READONLY.items())
+@pytest.mark.parametrize(
+    ("key", "readonly"), (CORE_KEYS_READONLY | LOCAL_LIST_AND_RESERVATION_KEYS_READONLY).items()
+)
 def test_every_core_key_is_reported_with_its_accessibility(
     store: Store, key: str, readonly: bool
 ) -> None:
@@ -114,7 +124,9 @@ def test_every_core_key_is_reported_with_its_accessibility(
 @pytest.mark.parametrize("asked", [None, []])
 def test_all_keys_are_reported_when_none_are_named(store: Store, asked: list[str] | None) -> None:
     known, unknown = keys(store).get(asked)
-    assert {k.key for k in known} == set(CORE_KEYS_READONLY)
+    assert {k.key for k in known} == set(CORE_KEYS_READONLY) | set(
+        LOCAL_LIST_AND_RESERVATION_KEYS_READONLY
+    )
     assert unknown == []
 
 
