@@ -299,6 +299,54 @@ class CentralSystem:
         request = call.DataTransfer(vendor_id=vendor_id, message_id=message_id, data=data)
         return await self._command(cp_id, request, timeout)
 
+    # Local Auth List Management and Reservation profiles.
+
+    async def send_local_list(
+        self,
+        cp_id: str,
+        list_version: int,
+        entries: list[Payload] | None = None,
+        update_type: Literal["Full", "Differential"] = "Full",
+        *,
+        timeout: float = 10,
+    ) -> Payload:
+        """``entries`` as they travel, ``{"idTag": ..., "idTagInfo": {...}}``; None leaves the
+        list out of the request (an empty Full list)."""
+        payload: Payload = {"listVersion": list_version, "updateType": update_type}
+        if entries is not None:
+            payload["localAuthorizationList"] = entries
+        return await self._session(cp_id).request("SendLocalList", payload, timeout)
+
+    async def get_local_list_version(self, cp_id: str, *, timeout: float = 10) -> Payload:
+        return await self._command(cp_id, call.GetLocalListVersion(), timeout)
+
+    async def reserve_now(
+        self,
+        cp_id: str,
+        reservation_id: int,
+        connector_id: int,
+        id_tag: str,
+        expiry_date: str,
+        parent_id_tag: str | None = None,
+        *,
+        timeout: float = 10,
+    ) -> Payload:
+        request = call.ReserveNow(
+            connector_id=connector_id,
+            expiry_date=expiry_date,
+            id_tag=id_tag,
+            reservation_id=reservation_id,
+            parent_id_tag=parent_id_tag,
+        )
+        return await self._command(cp_id, request, timeout)
+
+    async def cancel_reservation(
+        self, cp_id: str, reservation_id: int, *, timeout: float = 10
+    ) -> Payload:
+        return await self._command(
+            cp_id, call.CancelReservation(reservation_id=reservation_id), timeout
+        )
+
     async def send_raw(
         self, cp_id: str, text: str, *, unique_id: str | None = None, timeout: float = 10
     ) -> list[Any] | None:
