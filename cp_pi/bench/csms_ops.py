@@ -8,6 +8,7 @@ was sent, so the bench shows what a real central system would have heard.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cp_pi.bench.server import BenchError, Command, ExtraCommand
@@ -102,12 +103,97 @@ async def _change_availability(
     return {"connector": connector, "kind": kind}, answer
 
 
+# -- Local Auth List Management and Reservation ------------------------------------------------
+
+
+async def _send_local_list(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    version = _integer(command, "list_version")
+    update_type = command.get("update_type", "Full")
+    if update_type not in ("Full", "Differential"):
+        raise BenchError(f"update_type must be Full or Differential, not {update_type!r}")
+    entries = command.get("entries", [])
+    if not isinstance(entries, list):
+        raise BenchError("entries must be a list of {id_tag, status} objects")
+    wire = [_list_entry(entry) for entry in entries]
+    args = {"list_version": version, "update_type": update_type, "entries": entries}
+    answer = await csms.send_local_list(cp_id, version, wire or None, update_type, timeout=timeout)
+    return args, answer
+
+
+def _list_entry(entry: object) -> Payload:
+    """``{"id_tag": "A", "status": "Accepted"}``; without a status, the tag is removed."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("id_tag"), str):
+        raise BenchError(f"each entry needs an id_tag string, not {entry!r}")
+    id_tag = _id_tag(entry["id_tag"])
+    status = entry.get("status")
+    if status is None:
+        return {"idTag": id_tag}
+    if status not in ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"):
+        raise BenchError(f"status {status!r} is no idTagInfo status")
+    info: Payload = {"status": status}
+    for name, wire_name in (("expiry_date", "expiryDate"), ("parent_id_tag", "parentIdTag")):
+        if isinstance(entry.get(name), str):
+            info[wire_name] = entry[name]
+    return {"idTag": id_tag, "idTagInfo": info}
+
+
+async def _get_local_list_version(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    return {}, await csms.get_local_list_version(cp_id, timeout=timeout)
+
+
+async def _reserve_now(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    connector = _integer(command, "connector")
+    reservation_id = _integer(command, "reservation_id")
+    id_tag = _id_tag(command.get("id_tag"))
+    expires_in = command.get("expires_in", 600)
+    if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool):
+        raise BenchError(f"expires_in must be a number of seconds, not {expires_in!r}")
+    expiry = datetime.now(UTC) + timedelta(seconds=expires_in)
+    expiry_date = expiry.isoformat(timespec="seconds").replace("+00:00", "Z")
+    parent = command.get("parent_id_tag")
+    parent_id_tag = None if parent is None else _id_tag(parent)
+    answer = await csms.reserve_now(
+        cp_id, reservation_id, connector, id_tag, expiry_date, parent_id_tag, timeout=timeout
+    )
+    args = {
+        "connector": connector,
+        "reservation_id": reservation_id,
+        "id_tag": id_tag,
+        "expiry_date": expiry_date,
+    }
+    return args, answer
+
+
+async def _cancel_reservation(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    reservation_id = _integer(command, "reservation_id")
+    answer = await csms.cancel_reservation(cp_id, reservation_id, timeout=timeout)
+    return {"reservation_id": reservation_id}, answer
+
+
+def _id_tag(value: object) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 20:
+        raise BenchError(f"an idTag is a string of 1 to 20 characters, not {value!r}")
+    return value
+
+
 _ACTIONS: dict[str, _Action] = {
     "unlock": _unlock,
     "remote_start": _remote_start,
     "remote_stop": _remote_stop,
     "reset": _reset,
     "change_availability": _change_availability,
+    "send_local_list": _send_local_list,
+    "get_local_list_version": _get_local_list_version,
+    "reserve_now": _reserve_now,
+    "cancel_reservation": _cancel_reservation,
 }
 
 

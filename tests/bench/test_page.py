@@ -234,3 +234,23 @@ async def test_without_the_embedded_csms_its_buttons_are_off_and_explained(
         await expect(c1.button("Unlock connector")).to_be_disabled()
         await expect(c1.button("Plug in cable")).to_be_enabled()
         await opened.close()
+
+
+async def test_a_reservation_and_a_local_list_from_the_page(page: Page) -> None:
+    c1 = ConnectorPanel(page)
+    lists = page.get_by_role("region", name="Central system: local list and reservations")
+    await expect(c1.status).to_have_text("Available")
+
+    await page.get_by_label("Reserved tag").fill("DRIVER-7")
+    await lists.get_by_role("button", name="Reserve now").click()
+
+    await expect(lists.locator('[data-answer="reserve_now"]')).to_have_text("Accepted")
+    await expect(c1.status).to_have_text("Reserved")
+    await expect(page.locator("#reservations")).to_have_text(re.compile(r"#1 for DRIVER-7 on 1"))
+    await page.get_by_label("Tags").fill("TAG1,TAG2:Blocked")
+    await lists.get_by_role("button", name="Send local list").click()
+    await expect(lists.locator('[data-answer="send_local_list"]')).to_have_text("Accepted")
+    await expect(page.locator("#local-list-version")).to_have_text("1")
+    await lists.get_by_role("button", name="Cancel reservation").click()
+    await expect(c1.status).to_have_text("Available")
+    await expect(page.locator("#reservations")).to_have_text("none")

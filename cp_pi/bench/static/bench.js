@@ -112,6 +112,7 @@ function showState(state) {
   document.body.classList.toggle("no-csms", !state.csms_commands);
   $("#no-csms").hidden = state.csms_commands;
   for (const connector of state.connectors) showConnector(panelFor(connector.id), connector);
+  showListsAndReservations(state);
   updateButtons();
 }
 
@@ -271,6 +272,58 @@ function showAnswer(output, text, kind) {
   output.className = kind;
 }
 
+// -- local list and reservations -------------------------------------------------------------
+
+function showListsAndReservations(state) {
+  const version = state.local_list_version;
+  setText($("#local-list-version"), version === -1 ? "disabled (-1)" : String(version));
+  const held = state.connectors.filter((c) => c.reservation);
+  setText(
+    $("#reservations"),
+    held.length === 0
+      ? "none"
+      : held
+          .map((c) => `#${c.reservation.id} for ${c.reservation.id_tag} on ${c.id} until ${c.reservation.expires}`)
+          .join("; "),
+  );
+}
+
+function listEntries(text) {
+  // "TAG1,TAG2:Blocked,-TAG3": Accepted unless a status follows, "-" removes (Differential).
+  return text
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "")
+    .map((item) => {
+      if (item.startsWith("-")) return { id_tag: item.slice(1) };
+      const [id_tag, status = "Accepted"] = item.split(":");
+      return { id_tag, status };
+    });
+}
+
+function listCommand(event) {
+  const button = event.target.closest("button[data-csms]");
+  if (!button) return;
+  const action = button.dataset.csms;
+  const output = $(`[data-answer="${action}"]`, button.parentElement);
+  const number = (id) => Number.parseInt($(id).value, 10);
+  if (action === "send_local_list") {
+    const entries = listEntries($("#list-tags").value);
+    const update_type = $("#list-update").value;
+    send({ op: "csms", action, list_version: number("#list-version"), update_type, entries }, output);
+  } else if (action === "get_local_list_version") {
+    send({ op: "csms", action }, output);
+  } else if (action === "reserve_now") {
+    const command = { op: "csms", action, connector: number("#reserve-connector") };
+    command.id_tag = $("#reserve-tag").value;
+    command.reservation_id = number("#reserve-id");
+    command.expires_in = number("#reserve-minutes") * 60;
+    send(command, output);
+  } else if (action === "cancel_reservation") {
+    send({ op: "csms", action, reservation_id: number("#reserve-id") }, output);
+  }
+}
+
 // -- the OCPP log ----------------------------------------------------------------------------
 
 function describe(frame) {
@@ -374,6 +427,7 @@ async function copyLog() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("#cp-csms-title").parentElement.addEventListener("click", chargePointCommand);
+  $("#lists-title").parentElement.addEventListener("click", listCommand);
   $("#log-filter").addEventListener("input", filterLog);
   $("#log-copy").addEventListener("click", copyLog);
   $("#log-clear").addEventListener("click", clearLog);
