@@ -11,9 +11,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from cp_pi.app import Station
+from cp_pi.config import ConnectorConfig, ContactorConfig, LockConfig
 from cp_pi.csms.server import CentralSystem
 from cp_pi.hardware.rig import BenchRig, RigFault
-from tests.conftest import CP_ID, StationFactory, rig_of
+from tests.conftest import CP_ID, FAST_LOCK, StationFactory, rig_of
 from tests.ocpp16.helpers import call_index, calls, mark, status_reached, until
 from tests.ocpp16.test_link import csms_outage
 from tests.ocpp16.test_local_list import iso
@@ -36,14 +37,16 @@ async def reserved(
     *,
     seconds: float = 3600,
     parent: str | None = None,
+    shown_on: int = 1,
 ) -> int:
-    """ReserveNow, Accepted, until the connector reports Reserved; the frame mark before it."""
+    """ReserveNow, Accepted, until the connector it holds (``shown_on`` for connector 0)
+    reports Reserved; the frame mark before it."""
     start = mark(csms)
     answer = await csms.reserve_now(
         CP_ID, reservation_id, connector_id, id_tag, in_(seconds), parent
     )
     assert answer == {"status": "Accepted"}
-    await status_reached(csms, "Reserved", after=start, connector=connector_id or 1)
+    await status_reached(csms, "Reserved", after=start, connector=connector_id or shown_on)
     return start
 
 
@@ -325,3 +328,42 @@ async def test_reservations_survive_a_restart_and_expired_ones_are_dropped(
         await status_reached(csms, "Available", after=start)
         assert station.connectors[1].reservation is None
         assert station.store.reservations() == []
+
+
+def two_connectors() -> list[ConnectorConfig]:
+    """Connector 2 with pins of its own (none of the first connector's, nor the ADC's or UART's)."""
+    second = ConnectorConfig(
+        proximity_pin=5,
+        lock=LockConfig(**FAST_LOCK, lock_pin=6, unlock_pin=12, feedback_pin=19),
+        contactor=ContactorConfig(pin=20, feedback_pin=21),
+    )
+    return [ConnectorConfig(lock=LockConfig(**FAST_LOCK)), second]
+
+
+async def test_tc_049_with_two_connectors_one_is_kept_free_and_its_holder_charges_on_either(
+    make_station: StationFactory, csms: CentralSystem
+) -> None:
+    async with make_station(connectors=two_connectors()) as station:
+        rig = rig_of(station)
+        await reserved(csms, reservation_id=21, connector_id=0, shown_on=2)  # holds 2 ...
+        held = station.connectors[2].reservation
+        assert held is not None
+        assert held.reservation_id == 21
+        assert station.connectors[1].status()[0].value == "Available"
+        rig.plug(1)
+        start = mark(csms)
+        # ... and its holder may use the other one: the reservation ends, connector 2 is free.
+        assert await csms.remote_start(CP_ID, HOLDER, 1) == {"status": "Accepted"}
+        started = await call_index(csms, "StartTransaction", after=start, idTag=HOLDER)
+        assert csms.frames[started].frame[3]["reservationId"] == 21
+        await status_reached(csms, "Available", after=start, connector=2)
+
+        await reserved(csms, reservation_id=22, connector_id=0, id_tag="SECOND", shown_on=2)
+        assert await csms.reserve_now(CP_ID, 23, 0, "THIRD", in_(60)) == {"status": "Occupied"}
+        rig.plug(2)
+        assert await csms.remote_start(CP_ID, OTHER) == {"status": "Rejected"}
+        start = mark(csms)
+        assert await csms.remote_start(CP_ID, "SECOND") == {"status": "Accepted"}
+        started = await call_index(csms, "StartTransaction", after=start, idTag="SECOND")
+        assert csms.frames[started].frame[3]["reservationId"] == 22
+        assert csms.frames[started].frame[3]["connectorId"] == 2
