@@ -102,6 +102,7 @@ async def measure() -> list[Figure]:
                 await target.stop()
     rounds = watch.round_trips["SendLocalList"]
     worst_fill = max(h.cpu for h in fill)
+    typical_fill = median([h.wall for h in fill])
     return [
         Figure(
             f"local list filled to {LIST_LENGTH:,} in {len(fill)} updates of {step}:"
@@ -111,8 +112,10 @@ async def measure() -> list[Figure]:
             worst_fill <= GOAL_HOLD,
         ),
         Figure(
-            "  SendLocalList round trip / wall-clock hold (medians)",
-            f"{ms(median(rounds[: len(fill)]))} / {ms(median([h.wall for h in fill]))}",
+            "  wall-clock hold / SendLocalList round trip (medians)",
+            f"{ms(typical_fill)} / {ms(median(rounds[: len(fill)]))}",
+            f"<= {ms(GOAL_HOLD)}",
+            typical_fill <= GOAL_HOLD,
         ),
         Figure(
             f"differential update of {step} on a list of {LIST_LENGTH:,}: longest hold",

@@ -133,7 +133,7 @@ def _keys(
         # Local Auth List Management (9.2) and Reservation (9.4) profiles.
         K.local_auth_list_enabled: rw(boolean, "true"),
         K.local_auth_list_max_length: ro(integer, "10000"),
-        K.send_local_list_max_length: ro(integer, "200"),
+        K.send_local_list_max_length: ro(integer, "100"),
         K.reserve_connector_zero_supported: ro(boolean, "true"),
         # Security Whitepaper: the Basic auth password; never reported, never logged.
         K.authorization_key: rw(_Kind.SECRET, ""),
