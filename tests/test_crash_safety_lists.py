@@ -52,11 +52,11 @@ async def test_an_update_cut_by_sigkill_is_all_or_nothing(tmp_path: Path) -> Non
     random.seed(3)
     async with CentralSystem(port=0) as csms:
         async with charge_point_process(csms, tmp_path):
-            assert await csms.send_local_list(CP, 1, entries("OLD", 150)) == {"status": "Accepted"}
+            assert await csms.send_local_list(CP, 1, entries("OLD", 80)) == {"status": "Accepted"}
         for version in (2, 3):
             async with charge_point_process(csms, tmp_path):
                 update = asyncio.create_task(
-                    csms.send_local_list(CP, version, entries(f"NEW{version}-", 200))
+                    csms.send_local_list(CP, version, entries(f"NEW{version}-", 100))
                 )
                 await asyncio.sleep(random.uniform(0, 0.03))  # a random moment, not a wait
             update.cancel()
@@ -69,5 +69,5 @@ async def test_an_update_cut_by_sigkill_is_all_or_nothing(tmp_path: Path) -> Non
                 first = store.local_list_entry("OLD0" if kept == 1 else f"NEW{kept}-0")
             finally:
                 store.close()
-            assert (kept, size) in {(1, 150), (version - 1, 200), (version, 200)}
+            assert (kept, size) in {(1, 80), (version - 1, 100), (version, 100)}
             assert first is not None
