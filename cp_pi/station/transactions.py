@@ -34,6 +34,9 @@ log = logging.getLogger("cp_pi.charge_point")
 #: The transaction ids the store can keep: SQLite's signed 64-bit integers.
 SQLITE_INT_BOUND = 2**63
 
+#: How many tags' groups from Authorize answers are kept (the newest).
+PARENTS_HEARD = 256
+
 #: Runs a coroutine in the background, owned (and cancelled on close) by the charge point.
 Spawn = Callable[[Coroutine[Any, Any, object]], None]
 
@@ -77,8 +80,8 @@ class Transactions:
         self._authorization_cache = authorization_cache
         self._local_list = local_list
         self._reservations = reservations
-        #: parentIdTags the central system named in Authorize answers, for reservations of a
-        #: group when the cache is off (OCPP 1.6 section 5.13).
+        #: parentIdTags the central system named in the latest Authorize answers, for
+        #: reservations of a group when the cache is off (OCPP 1.6 section 5.13).
         self._parents_heard: dict[str, str | None] = {}
         self._metering = metering
         self._connectors = connectors
@@ -126,7 +129,7 @@ class Transactions:
                 log.warning("Authorize for %s failed (%s); deciding offline", id_tag, error)
             else:
                 info = result["idTagInfo"]
-                self._parents_heard[id_tag.upper()] = info.get("parentIdTag")
+                self._hear_parent(id_tag, info.get("parentIdTag"))
                 if cache_enabled and listed is None:
                     self._authorization_cache.update(id_tag, info)
                 return info.get("status") == "Accepted", info
@@ -145,6 +148,13 @@ class Transactions:
             if cached is not None:
                 return cached.get("parentIdTag")
         return self._parents_heard.get(id_tag.upper())
+
+    def _hear_parent(self, id_tag: str, parent: str | None) -> None:
+        heard = self._parents_heard
+        heard.pop(id_tag.upper(), None)
+        heard[id_tag.upper()] = parent
+        if len(heard) > PARENTS_HEARD:
+            del heard[next(iter(heard))]  # the oldest: a driver's group is asked at their swipe
 
     def _knows_parent(self, id_tag: str) -> bool:
         return self._cached_parent(id_tag) is not None or id_tag.upper() in self._parents_heard
