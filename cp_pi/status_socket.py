@@ -258,6 +258,11 @@ def _connector_lines(connector: dict[str, Any]) -> list[str]:
         if connector["transaction_id"] is None:
             name += " (id not known yet)"
         lines.append(f"  {name} for {connector['id_tag']}: {connector['energy_wh']} Wh")
+    if (reservation := connector.get("reservation")) is not None:
+        lines.append(
+            f"  reservation {reservation['id']} for {reservation['id_tag']}"
+            f" until {_local(reservation['expires'])}"
+        )
     return lines
 
 

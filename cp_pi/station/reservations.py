@@ -67,7 +67,10 @@ class Reservations:
             reservation_id, connector_id, held, id_tag, parent, expiry_date = row
             expiry = parse_datetime(expiry_date)
             if expiry is None or expiry <= now or held not in connectors:
-                log.info("reservation %d expired while the charge point was off", reservation_id)
+                log.info(
+                    "reservation %d dropped at start: expired, or its connector is gone",
+                    reservation_id,
+                )
                 store.remove_reservation(reservation_id)
                 continue
             reservation = Reservation(reservation_id, connector_id, held, id_tag, expiry, parent)
