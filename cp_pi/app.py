@@ -14,9 +14,11 @@ import os
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpiozero.pins.mock import MockFactory
+from ocpp.v16.enums import MessageTrigger
 
 from cp_pi import __version__
 from cp_pi.bench.server import BenchServer, ExtraCommand
@@ -32,10 +34,20 @@ from cp_pi.runlock import AlreadyRunning, RunLock
 from cp_pi.station.charger import Charger
 from cp_pi.station.clock import Clock
 from cp_pi.station.connector import Connector
-from cp_pi.status_socket import LinkWatch, StatusServer, served_in, status_document
+from cp_pi.station.diagnostics import DiagnosticsUploads
+from cp_pi.station.firmware import FirmwareUpdates
+from cp_pi.status_socket import (
+    LinkWatch,
+    StatusServer,
+    public_url,
+    served_in,
+    status_document,
+)
 from cp_pi.store import Store, watch_file
 from cp_pi.systemd import Notifier
 from cp_pi.tasks import cancel_and_wait
+from cp_pi.updates.diagnostics import FrameRing
+from cp_pi.updates.layout import Layout
 
 if TYPE_CHECKING:
     from cp_pi.csms.server import CentralSystem
@@ -59,6 +71,12 @@ class RestartRequested(Exception):
     (transactions finished, outputs off, store closed) when this is raised.
     """
 
+    def __init__(self, launcher: Path | None = None) -> None:
+        super().__init__()
+        #: Where this process runs from a side-by-side layout, its start-up check
+        #: (:mod:`cp_pi.updates.launcher`): a restart goes through it into the current version.
+        self.launcher = launcher
+
 
 @dataclass
 class Station:
@@ -74,6 +92,9 @@ class Station:
     link_task: asyncio.Task[None] | None = None
     bench: BenchServer | None = None
     csms: CentralSystem | None = None
+    frames: FrameRing | None = None
+    firmware: FirmwareUpdates | None = None
+    diagnostics: DiagnosticsUploads | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -124,7 +145,63 @@ def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
     )
     holder.append(charger)
     charger.recover()
-    return Station(settings, factory, store, charger, built.rig)
+    station = Station(settings, factory, store, charger, built.rig)
+    _add_firmware_management(station)
+    return station
+
+
+def _add_firmware_management(station: Station) -> None:
+    """UpdateFirmware and GetDiagnostics beside the Core requests."""
+    settings, charger = station.settings, station.charger
+    station.frames = FrameRing(settings.diagnostics.frames)
+    station.firmware = FirmwareUpdates(
+        config=settings.firmware,
+        work_dir=settings.data_dir / "firmware",
+        version=__version__,
+        outbox=charger.outbox,
+        connectors=charger.connectors,
+        clock=charger.clock,
+        subscribe=charger.subscribe,
+        refresh=charger.refresh,
+        reboot=charger.reboot_requested.set,
+    )
+    station.diagnostics = DiagnosticsUploads(
+        charge_point_id=settings.charge_point_id,
+        data_dir=settings.data_dir,
+        version=__version__,
+        outbox=charger.outbox,
+        clock=charger.clock,
+        frames=station.frames,
+        documents=lambda: diagnostic_documents(station),
+        transfer_timeout=settings.firmware.transfer_timeout,
+    )
+    charger.handlers += [station.firmware, station.diagnostics]
+    charger.boot_hooks.append(station.firmware.on_boot)
+    triggers = charger.requests.triggers
+    triggers[MessageTrigger.firmware_status_notification] = station.firmware.trigger
+    triggers[MessageTrigger.diagnostics_status_notification] = station.diagnostics.trigger
+
+
+def diagnostic_documents(station: Station) -> dict[str, Any]:
+    """What a diagnostics archive says of the station, secrets hidden (pydantic shows a
+    SecretStr as stars; the URL loses user, password and query; GetConfiguration's keys
+    never include the AuthorizationKey) and no idTags."""
+    settings = station.settings.model_dump(mode="json")
+    if station.settings.csms_url is not None:
+        settings["csms_url"] = public_url(station.settings.csms_url)
+    known, _unknown = station.charger.configuration.get(None)
+    store = station.store
+    return {
+        "configuration": {
+            "settings": settings,
+            "ocpp_keys": {key.key: key.value for key in known},
+        },
+        "store": {
+            "queued_messages": len(store.outbox()),
+            "open_transactions": len(store.open_transactions()),
+            "degraded": store.degraded,
+        },
+    }
 
 
 @contextlib.asynccontextmanager
@@ -183,6 +260,8 @@ async def running_station(
                 listener(text)
 
         observers: list[FrameObserver] = []
+        if station.frames is not None:
+            observers.append(station.frames.observe)  # the diagnostics' recent frames
         if station.bench is not None:
             observers.append(station.bench.on_frame)
         if settings.log.ocpp_frames:
@@ -205,6 +284,8 @@ async def running_station(
             max_requests=settings.max_requests_in_flight,
         )
         station.charger.metering.start()  # clock-aligned readings
+        if station.firmware is not None:
+            station.firmware.start()  # a new version on trial: its time to reach the CSMS
         station.link_task = asyncio.create_task(station.link.run(), name="link")
         station._tasks.append(station.link_task)
         store_watch = watch_file(station.store, station.charger.refresh)
@@ -234,6 +315,9 @@ async def shutdown(station: Station) -> None:
         *(c.hardware.confirm_contactor_open() for c in station.connectors.values())
     )
     await cancel_and_wait(station._tasks)
+    for part in (station.firmware, station.diagnostics):
+        if part is not None:
+            await part.close()
     await station.charger.close()
     if station.bench is not None:
         await station.bench.stop()
@@ -320,7 +404,9 @@ async def _serve(settings: Settings) -> int:
         watchdog.cancel()
         notifier.close()
     if reset:
-        raise RestartRequested
+        layout = Layout(settings.firmware.root)
+        managed = layout.runs_this_process() and layout.launcher.is_file()
+        raise RestartRequested(layout.launcher if managed else None)
     return 0
 
 

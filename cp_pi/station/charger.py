@@ -129,6 +129,11 @@ class Charger:
             spawn=self._spawn,
         )
         self._healing = LockHealing(refresh=self.refresh, spawn=self._spawn)
+        #: Every object whose ``@on`` methods answer the central system (firmware management
+        #: adds its own beside :attr:`requests`).
+        self.handlers: list[object] = [self.requests]
+        #: Called each time a BootNotification is accepted.
+        self.boot_hooks: list[Callable[[], None]] = []
 
     @property
     def operative(self) -> bool:
@@ -223,6 +228,8 @@ class Charger:
         if heartbeat_interval > 0:
             self.configuration.change(K.heartbeat_interval, str(heartbeat_interval))
         self._notified.clear()  # after a boot the central system hears every status afresh
+        for hook in self.boot_hooks:
+            hook()
 
     def on_link(self, connected: bool) -> None:
         self.csms_connected = connected

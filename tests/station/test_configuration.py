@@ -68,7 +68,7 @@ DEFAULTS = {
     "StopTransactionOnInvalidId": "true",
     "UnlockConnectorOnEVSideDisconnect": "true",
     "GetConfigurationMaxKeys": "50",
-    "SupportedFeatureProfiles": "Core,RemoteTrigger",
+    "SupportedFeatureProfiles": "Core,RemoteTrigger,FirmwareManagement",
 }
 
 MEASURAND_KEYS = [
