@@ -19,6 +19,7 @@ says who rolls back when). Every blocking step runs in a thread: charging goes o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 from collections.abc import Callable, Mapping
@@ -45,6 +46,8 @@ log = logging.getLogger("cp_pi.firmware")
 
 #: Seconds a status notification may wait for its answer before the update goes on regardless.
 ANSWER_WITHIN = 30.0
+#: Seconds Installing waits for the statuses queued before it (none wait with the link down).
+STATUSES_WITHIN = 5.0
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,10 @@ class FirmwareUpdates:
         held = self._hold_connectors()
         try:
             await self._no_transactions.wait()
+            # The connectors' new statuses (and a StopTransaction) go out before Installing.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STATUSES_WITHIN):
+                    await self._outbox.drained()
             await self._report(FirmwareStatus.installing)
             if command:
                 assert self._config.command is not None
@@ -208,7 +215,8 @@ class FirmwareUpdates:
     # -- no new transactions while an installation waits ----------------------------------------
 
     def _watch_transactions(self) -> None:
-        if any(c.transaction is not None for c in self._connectors.values()):
+        # A stop sequence still holding its connector (the lock releasing) is not over yet.
+        if any(c.transaction is not None or c.busy.locked() for c in self._connectors.values()):
             self._no_transactions.clear()
         else:
             self._no_transactions.set()
