@@ -86,8 +86,10 @@ class FirmwareUpdates:
         self._task: asyncio.Task[None] | None = None
         self._confirm: Cancellable | None = None
         self._no_transactions = asyncio.Event()
-        subscribe(self._watch_transactions)
-        self._watch_transactions()
+        #: The outcome of the last update, for the central system once the link is up.
+        self._outcome: FirmwareStatus | None = None
+        subscribe(self._on_change)
+        self._on_change()
 
     # -- the request ---------------------------------------------------------------------------
 
@@ -214,6 +216,13 @@ class FirmwareUpdates:
 
     # -- no new transactions while an installation waits ----------------------------------------
 
+    def _on_change(self) -> None:
+        self._watch_transactions()
+        if self._outcome is not None and self._outbox.online:
+            outcome, self._outcome = self._outcome, None
+            self._notify(outcome)
+            self.layout.finish()
+
     def _watch_transactions(self) -> None:
         # A stop sequence still holding its connector (the lock releasing) is not over yet.
         if any(c.transaction is not None or c.busy.locked() for c in self._connectors.values()):
@@ -259,7 +268,8 @@ class FirmwareUpdates:
         )
 
     def on_boot(self) -> None:
-        """BootNotification accepted: report how the last update ended."""
+        """BootNotification accepted: how the last update ended is reported once the link is
+        up (after the boot's StatusNotifications)."""
         record = self._trial()
         if record is None:
             return
@@ -268,7 +278,7 @@ class FirmwareUpdates:
             self._confirm = None
         if record.get("state") == TRIAL:
             log.warning("firmware %s runs and reached the central system: Installed", self._version)
-            self._notify(FirmwareStatus.installed)
+            self._outcome = FirmwareStatus.installed
         elif record.get("state") == ROLLED_BACK:
             log.error(
                 "firmware %s was rolled back to %s: %s",
@@ -276,8 +286,7 @@ class FirmwareUpdates:
                 self._version,
                 record.get("reason", "no reason recorded"),
             )
-            self._notify(FirmwareStatus.installation_failed)
-        self.layout.finish()
+            self._outcome = FirmwareStatus.installation_failed
 
     def _trial(self) -> dict[str, Any] | None:
         """The pending record, when this process is the version it is about."""
