@@ -10,7 +10,6 @@ lent to the virtualenvs on a Pi by --system-site-packages.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -18,6 +17,7 @@ import subprocess
 import sys
 import sysconfig
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -97,26 +97,67 @@ def lay_out(root: Path, wheel: Path, version: str, environ: dict[str, str]) -> N
     shutil.copy2(LAUNCHER, root / "launch")
 
 
-@pytest.fixture
-def charger_process(
-    tmp_path: Path, csms: CentralSystem, wheels: dict[str, Path], dependencies: Path
-) -> Iterator[tuple[Path, list[str], dict[str, str]]]:
+@dataclass
+class Installation:
     """The layout with 0.1.1 current, and how to start `cp-pi run` through its launcher."""
+
+    root: Path
+    config: Path
+    environ: dict[str, str]
+    files: FileServer
+
+    def configure(self, csms: CentralSystem, *, confirm_timeout: float = 60) -> None:
+        self.config.write_text(
+            f'charge_point_id = "{CP_ID}"\n'
+            f'csms_url = "{csms.url}"\n'
+            'pin_factory = "mock"\n'
+            f'data_dir = "{self.root.parent / "data"}"\n'
+            "[bench]\nport = 0\n"
+            f'[firmware]\nroot = "{self.root}"\npip_args = ["--no-index", "--no-deps"]\n'
+            f"confirm_timeout = {confirm_timeout}\n"
+        )
+
+    async def start(self) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            *(sys.executable, str(self.root / "launch"), "run", "--config", str(self.config)),
+            env=self.environ,
+            # Not from this checkout: `python -m` would find its cp_pi before the installed one.
+            cwd=self.root.parent,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+    def versions(self) -> list[str]:
+        return sorted(p.name for p in (self.root / "versions").iterdir())
+
+
+@pytest.fixture
+def installation(
+    tmp_path: Path, csms: CentralSystem, wheels: dict[str, Path], dependencies: Path
+) -> Iterator[Installation]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("CP_PI_", "PYTHON"))}
     environ["PYTHONPATH"] = str(dependencies)
     root = tmp_path / "opt"
     lay_out(root, wheels["0.1.1"], "0.1.1", environ)
-    config = tmp_path / "cp-pi.toml"
-    config.write_text(
-        f'charge_point_id = "{CP_ID}"\n'
-        f'csms_url = "{csms.url}"\n'
-        'pin_factory = "mock"\n'
-        f'data_dir = "{tmp_path / "data"}"\n'
-        "[bench]\nport = 0\n"
-        f'[firmware]\nroot = "{root}"\npip_args = ["--no-index", "--no-deps"]\n'
-        "confirm_timeout = 60\n"
-    )
-    yield root, [sys.executable, str(root / "launch"), "run", "--config", str(config)], environ
+    files = FileServer(tmp_path / "files")
+    files.directory.mkdir()
+    for wheel in wheels.values():
+        shutil.copy2(wheel, files.directory / wheel.name)
+    files.start()
+    installed = Installation(root, tmp_path / "cp-pi.toml", environ, files)
+    installed.configure(csms)
+    try:
+        yield installed
+    finally:
+        files.stop()
+
+
+async def stopped(process: asyncio.subprocess.Process) -> str:
+    """Stop the charge point (SIGTERM, as systemd does); what it wrote to stderr."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    print(stderr.decode())  # shown when the test fails
+    return stderr.decode()
 
 
 async def boot(csms: CentralSystem, after: int) -> str:
@@ -132,60 +173,63 @@ async def firmware_status(csms: CentralSystem, status: str, after: int) -> int:
     return csms.frames.index(record)
 
 
-async def test_tc_044_1_an_update_restarts_into_the_new_version_and_tc_044_3_a_broken_one_rolls_back(
-    charger_process: tuple[Path, list[str], dict[str, str]],
-    csms: CentralSystem,
-    wheels: dict[str, Path],
-    tmp_path: Path,
+async def test_tc_044_1_an_update_restarts_into_the_new_version(
+    installation: Installation, csms: CentralSystem, wheels: dict[str, Path]
 ) -> None:
-    root, command, environ = charger_process
-    files = FileServer(tmp_path / "files")
-    for wheel in wheels.values():
-        (tmp_path / "files").mkdir(exist_ok=True)
-        shutil.copy2(wheel, tmp_path / "files" / wheel.name)
-    files.start()
-    process = await asyncio.create_subprocess_exec(
-        # Not from this checkout: `python -m` would find its cp_pi before the installed one.
-        *command,
-        env=environ,
-        cwd=tmp_path,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await installation.start()
     try:
         assert await boot(csms, 0) == "0.1.1"
 
-        # The update: installed beside, restarted into, confirmed after its boot.
+        # Installed beside, restarted into, confirmed after its boot.
         start = mark(csms)
-        await csms.update_firmware(CP_ID, f"{files.url}/{wheels['0.2.0'].name}")
+        await csms.update_firmware(CP_ID, f"{installation.files.url}/{wheels['0.2.0'].name}")
         assert await boot(csms, start) == "0.2.0"
         installed = await firmware_status(csms, "Installed", start)
         statuses = [p["status"] for p in calls(csms, FIRMWARE, after=start)]
         assert statuses == ["Downloading", "Downloaded", "Installing", "Installed"]
-        booted = csms.frames.index(await csms.wait_for_call(CP_ID, "BootNotification", after=start))
-        assert booted < installed
-        assert process.returncode is None  # restarted in place, same process
-        assert os.readlink(root / "current") == "versions/0.2.0"
-        assert not (root / "pending.json").exists()
-        assert sorted(p.name for p in (root / "versions").iterdir()) == ["0.1.1", "0.2.0"]
+        booted = await csms.wait_for_call(CP_ID, "BootNotification", after=start)
+        assert csms.frames.index(booted) < installed
+        assert process.returncode is None  # restarted in place, the same process
+        assert os.readlink(installation.root / "current") == "versions/0.2.0"
+        assert not (installation.root / "pending.json").exists()
+        assert installation.versions() == ["0.1.1", "0.2.0"]
 
-        # A broken build: it cannot start, the launcher rolls back, 0.2.0 reports the failure.
+        # TC_044_3: a broken build cannot start; the launcher rolls back, 0.2.0 reports it.
         start = mark(csms)
-        await csms.update_firmware(CP_ID, f"{files.url}/{wheels['0.3.0'].name}")
+        await csms.update_firmware(CP_ID, f"{installation.files.url}/{wheels['0.3.0'].name}")
         assert await boot(csms, start) == "0.2.0"
         await firmware_status(csms, "InstallationFailed", start)
         statuses = [p["status"] for p in calls(csms, FIRMWARE, after=start)]
         assert statuses == ["Downloading", "Downloaded", "Installing", "InstallationFailed"]
-        assert os.readlink(root / "current") == "versions/0.2.0"
-        assert not (root / "pending.json").exists()
+        assert os.readlink(installation.root / "current") == "versions/0.2.0"
+        assert not (installation.root / "pending.json").exists()
         # The previous version stays until the next successful update.
-        assert "0.1.1" in {p.name for p in (root / "versions").iterdir()}
+        assert "0.1.1" in installation.versions()
         assert process.returncode is None
     finally:
-        files.stop()
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 30)
-        print(stderr.decode())  # shown when the test fails
-    log = stderr.decode()
+        log = await stopped(process)
     assert "rolled back from 0.3.0 to 0.2.0: it does not start: ImportError: a broken build" in log
-    assert json.dumps("Traceback") not in log
+
+
+async def test_tc_044_3_a_version_that_does_not_reach_the_csms_in_time_is_rolled_back(
+    installation: Installation, csms: CentralSystem, wheels: dict[str, Path]
+) -> None:
+    installation.configure(csms, confirm_timeout=1)
+    process = await installation.start()
+    try:
+        assert await boot(csms, 0) == "0.1.1"
+        start = mark(csms)
+        await csms.update_firmware(CP_ID, f"{installation.files.url}/{wheels['0.2.0'].name}")
+        await firmware_status(csms, "Installing", start)
+        await csms.stop()  # the new version finds no central system
+        assert process.stderr is not None
+        while b"rolling back" not in await asyncio.wait_for(process.stderr.readline(), 30):
+            pass
+        await csms.start()  # back, on the same port: the previous version boots
+
+        assert await boot(csms, start) == "0.1.1"
+        await firmware_status(csms, "InstallationFailed", start)
+        assert os.readlink(installation.root / "current") == "versions/0.1.1"
+        assert not (installation.root / "pending.json").exists()
+    finally:
+        await stopped(process)
