@@ -50,6 +50,7 @@ from cp_pi.updates.diagnostics import FrameRing
 from cp_pi.updates.layout import Layout
 
 if TYPE_CHECKING:
+    from cp_pi.csms.files import FileServer
     from cp_pi.csms.server import CentralSystem
 
 log = logging.getLogger("cp_pi")
@@ -92,6 +93,7 @@ class Station:
     link_task: asyncio.Task[None] | None = None
     bench: BenchServer | None = None
     csms: CentralSystem | None = None
+    csms_files: FileServer | None = None
     frames: FrameRing | None = None
     firmware: FirmwareUpdates | None = None
     diagnostics: DiagnosticsUploads | None = None
@@ -228,12 +230,18 @@ async def running_station(
             # Imported here: a charge point that has a central system of its own (the service's
             # case) never loads the embedded one, and does not keep its code in memory.
             from cp_pi.bench.csms_ops import csms_ops
+            from cp_pi.csms.files import FileServer
             from cp_pi.csms.server import SERVING_JOURNAL_LIMIT, CentralSystem
 
             station.csms = CentralSystem(
                 host="127.0.0.1", port=0, journal_limit=SERVING_JOURNAL_LIMIT
             )
-            bench_csms_ops = csms_ops(station.csms, settings.charge_point_id)
+            # Where the bench's GetDiagnostics uploads, and firmware can be put to download.
+            station.csms_files = FileServer(settings.data_dir / "csms-files")
+            station.csms_files.start()
+            bench_csms_ops = csms_ops(
+                station.csms, settings.charge_point_id, files_url=station.csms_files.url
+            )
         # The bench listens first: a port taken is then the one thing the operator hears of.
         if bench or (bench is None and station.rig is not None):
             if station.rig is None:
@@ -323,6 +331,8 @@ async def shutdown(station: Station) -> None:
         await station.bench.stop()
     if station.csms is not None:
         await station.csms.stop()
+    if station.csms_files is not None:
+        station.csms_files.stop()
     for connector in station.connectors.values():
         connector.hardware.close()
     if station.rig is not None:

@@ -22,14 +22,23 @@ _Action = Callable[[CentralSystem, str, Command, float], Awaitable[tuple[Payload
 
 
 def csms_ops(
-    csms: CentralSystem, charge_point_id: str, *, timeout: float = ANSWER_WITHIN
+    csms: CentralSystem,
+    charge_point_id: str,
+    *,
+    timeout: float = ANSWER_WITHIN,
+    files_url: str | None = None,
 ) -> dict[str, ExtraCommand]:
-    """The ``extra_commands`` for a :class:`BenchServer` whose charge point uses ``csms``."""
+    """The ``extra_commands`` for a :class:`BenchServer` whose charge point uses ``csms``.
+
+    ``files_url``: the central system's file server, where GetDiagnostics uploads by default.
+    """
 
     async def run(command: Command) -> Payload:
         action = command.get("action")
         if not isinstance(action, str) or action not in _ACTIONS:
             raise BenchError(f"unknown csms action {action!r} (one of {', '.join(_ACTIONS)})")
+        if files_url is not None and action == "get_diagnostics":
+            command = {"location": f"{files_url}/", **command}
         try:
             args, answer = await _ACTIONS[action](csms, charge_point_id, command, timeout)
         except BenchError as error:
@@ -102,12 +111,36 @@ async def _change_availability(
     return {"connector": connector, "kind": kind}, answer
 
 
+async def _update_firmware(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    location = _location(command)
+    answer = await csms.update_firmware(cp_id, location, timeout=timeout)
+    return {"location": location}, answer
+
+
+async def _get_diagnostics(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    location = _location(command)
+    return {"location": location}, await csms.get_diagnostics(cp_id, location, timeout=timeout)
+
+
+def _location(command: Command) -> str:
+    location = command.get("location")
+    if not isinstance(location, str) or not location.startswith(("http://", "https://", "ftp://")):
+        raise BenchError(f"location must be an http, https or ftp URL, not {location!r}")
+    return location
+
+
 _ACTIONS: dict[str, _Action] = {
     "unlock": _unlock,
     "remote_start": _remote_start,
     "remote_stop": _remote_stop,
     "reset": _reset,
     "change_availability": _change_availability,
+    "update_firmware": _update_firmware,
+    "get_diagnostics": _get_diagnostics,
 }
 
 

@@ -312,8 +312,15 @@ def _command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
         return _serving(run_bench(settings), port_flag="--port", host_flag="--host")
     from cp_pi.app import RestartRequested, serve
+    from cp_pi.updates.diagnostics import attach_log_file
 
     _check_runnable(settings)
+    # Beside the journal, the file GetDiagnostics takes its log lines from.
+    attach_log_file(
+        settings.data_dir,
+        max_bytes=settings.diagnostics.log_file_bytes,
+        backups=settings.diagnostics.log_file_backups,
+    )
     try:
         return _serving(
             serve(settings), port_flag="--bench-port", host_flag="bench.host in the configuration"

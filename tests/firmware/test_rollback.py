@@ -233,3 +233,6 @@ async def test_tc_044_3_a_version_that_does_not_reach_the_csms_in_time_is_rolled
         assert not (installation.root / "pending.json").exists()
     finally:
         await stopped(process)
+    # `cp-pi run` keeps its own log file too, where GetDiagnostics takes its lines from.
+    log_file = (installation.root.parent / "data" / "cp-pi.log").read_text()
+    assert "it did not reach the central system within 1 s; rolling back" in log_file

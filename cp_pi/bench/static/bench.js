@@ -271,6 +271,16 @@ function showAnswer(output, text, kind) {
   output.className = kind;
 }
 
+function fileCommand(event) {
+  const button = event.target.closest("button[data-csms]");
+  if (!button) return;
+  const action = button.dataset.csms;
+  const location = $("#file-location").value.trim();
+  const command = { op: "csms", action };
+  if (location) command.location = location;
+  send(command, $(`[data-answer="${action}"]`, button.parentElement));
+}
+
 // -- the OCPP log ----------------------------------------------------------------------------
 
 function describe(frame) {
@@ -374,6 +384,7 @@ async function copyLog() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("#cp-csms-title").parentElement.addEventListener("click", chargePointCommand);
+  $("#firmware-panel").addEventListener("click", fileCommand);
   $("#log-filter").addEventListener("input", filterLog);
   $("#log-copy").addEventListener("click", copyLog);
   $("#log-clear").addEventListener("click", clearLog);
