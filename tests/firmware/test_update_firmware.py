@@ -10,7 +10,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cp_pi.config import FirmwareConfig, FirmwareInstaller
+import pytest
+
+from cp_pi.config import ConfigError, FirmwareConfig, FirmwareInstaller, load_settings
 from cp_pi.csms.files import FileServer
 from cp_pi.csms.server import CentralSystem
 from tests.conftest import CP_ID, StationFactory, rig_of
@@ -268,3 +270,11 @@ def test_the_feature_profile_is_listed() -> None:
     from cp_pi.station.configuration import SUPPORTED_FEATURE_PROFILES
 
     assert "FirmwareManagement" in SUPPORTED_FEATURE_PROFILES.split(",")
+
+
+def test_a_command_installer_without_its_command_is_one_line_naming_the_key() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, environ={"CP_PI_FIRMWARE__INSTALLER": "command"})
+
+    assert str(raised.value).startswith("firmware")
+    assert 'installer = "command" needs firmware.command' in str(raised.value)
