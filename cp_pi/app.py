@@ -238,9 +238,8 @@ async def running_station(
             )
             # Where the bench's GetDiagnostics uploads, and firmware can be put to download.
             station.csms_files = FileServer(settings.data_dir / "csms-files")
-            station.csms_files.start()
             bench_csms_ops = csms_ops(
-                station.csms, settings.charge_point_id, files_url=station.csms_files.url
+                station.csms, settings.charge_point_id, files=station.csms_files
             )
         # The bench listens first: a port taken is then the one thing the operator hears of.
         if bench or (bench is None and station.rig is not None):
@@ -261,6 +260,8 @@ async def running_station(
             assert station.csms is not None
             await station.csms.start()
             csms_url = station.csms.url
+            assert station.csms_files is not None
+            station.csms_files.start()
         listeners = [f for f in (on_link_state, station.bench and station.bench.on_link_state) if f]
 
         def link_state(text: str) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cp_pi.bench.server import BenchError, Command, ExtraCommand
+from cp_pi.csms.files import FileServer
 from cp_pi.csms.server import CallErrorReceived, CentralSystem, InvalidAnswer
 
 #: Seconds to wait for the charge point's answer; an unlock may take 9.5 s.
@@ -26,19 +27,19 @@ def csms_ops(
     charge_point_id: str,
     *,
     timeout: float = ANSWER_WITHIN,
-    files_url: str | None = None,
+    files: FileServer | None = None,
 ) -> dict[str, ExtraCommand]:
     """The ``extra_commands`` for a :class:`BenchServer` whose charge point uses ``csms``.
 
-    ``files_url``: the central system's file server, where GetDiagnostics uploads by default.
+    ``files``: the central system's file server, where GetDiagnostics uploads by default.
     """
 
     async def run(command: Command) -> Payload:
         action = command.get("action")
         if not isinstance(action, str) or action not in _ACTIONS:
             raise BenchError(f"unknown csms action {action!r} (one of {', '.join(_ACTIONS)})")
-        if files_url is not None and action == "get_diagnostics":
-            command = {"location": f"{files_url}/", **command}
+        if files is not None and action == "get_diagnostics":
+            command = {"location": f"{files.url}/", **command}
         try:
             args, answer = await _ACTIONS[action](csms, charge_point_id, command, timeout)
         except BenchError as error:

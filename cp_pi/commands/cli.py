@@ -133,7 +133,8 @@ def _parser() -> argparse.ArgumentParser:
         "--files",
         type=Path,
         metavar="DIR",
-        help="also serve DIR over HTTP: firmware for UpdateFirmware, PUT for GetDiagnostics",
+        help="also serve DIR over HTTP: firmware for UpdateFirmware, PUT for GetDiagnostics"
+        " (default: none)",
     )
     csms.add_argument(
         "--files-port", type=_port, default=9001, help="its port (default: %(default)s)"
