@@ -13,8 +13,10 @@ broken new version cannot break the one thing that rolls it back. It reads the p
 (beside the pointer it is about: it runs before any configuration is read):
 
 - ``trial``: the new version was switched to and has not yet reached the central system. Its
-  first start is tried here (its interpreter imports cp-pi); a build that cannot even import
-  is rolled back at once. A second start in the trial means the first one died or was killed
+  first start is tried here: its ``cp-pi check-config`` must import it and accept the
+  configuration file as ``run`` would (a refusal there is exit status 2, on which systemd does
+  not restart the unit), and the charge point's modules must import; a version that cannot is
+  rolled back at once. A second start in the trial means the first one died or was killed
   (systemd restarts the unit on failure, the watchdog kills a hung loop) before it confirmed:
   rolled back too.
 - ``rolled_back``: left for the previous version to report InstallationFailed after its boot.
@@ -37,8 +39,10 @@ from typing import Any
 RECORD = "pending.json"
 TRIAL = "trial"
 ROLLED_BACK = "rolled_back"
-#: Seconds the new version's interpreter gets to import cp-pi before the launcher gives up.
-IMPORT_CHECK_TIMEOUT = 60
+#: Seconds the new version's ``check-config`` may take before the launcher gives up on it.
+CHECK_TIMEOUT = 60
+#: What the check runs: the charge point's modules imported, then ``cp-pi check-config``.
+_CHECK = "import sys, cp_pi.app; from cp_pi.commands.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def read_record(root: Path) -> dict[str, Any] | None:
@@ -95,14 +99,25 @@ def roll_back(root: Path, record: dict[str, Any], reason: str) -> None:
     say(f"rolled back from {record['version']} to {record['previous']}: {reason}")
 
 
-def imports(python: Path) -> str | None:
-    """None when ``python`` imports cp-pi's charge point; else what went wrong."""
+def config_flags(argv: list[str]) -> list[str]:
+    """The ``--config FILE`` of a ``run`` command line, for ``check-config``."""
+    for index, arg in enumerate(argv):
+        if arg == "--config" and index + 1 < len(argv):
+            return argv[index : index + 2]
+        if arg.startswith("--config="):
+            return [arg]
+    return []
+
+
+def refuses_to_start(python: Path, argv: list[str]) -> str | None:
+    """None when ``python`` imports cp-pi's charge point and its ``check-config`` accepts the
+    configuration as ``run`` would; else its last line of complaint."""
     try:
         result = subprocess.run(
-            [str(python), "-c", "import cp_pi.app, cp_pi.commands.cli"],
+            [str(python), "-c", _CHECK, "check-config", *config_flags(argv)],
             capture_output=True,
             text=True,
-            timeout=IMPORT_CHECK_TIMEOUT,
+            timeout=CHECK_TIMEOUT,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -113,7 +128,7 @@ def imports(python: Path) -> str | None:
     return lines[-1] if lines else f"exit status {result.returncode}"
 
 
-def check(root: Path) -> None:
+def check(root: Path, argv: list[str]) -> None:
     """The decision at each start; see the module's docstring."""
     record = read_record(root)
     if record is None or record.get("state") != TRIAL:
@@ -125,7 +140,7 @@ def check(root: Path) -> None:
     if starts > 1:
         roll_back(root, record, "it stopped before it reached the central system")
         return
-    problem = imports(root / "versions" / record["version"] / "bin" / "python")
+    problem = refuses_to_start(root / "versions" / record["version"] / "bin" / "python", argv)
     if problem is not None:
         roll_back(root, record, f"it does not start: {problem}")
 
@@ -138,7 +153,7 @@ def main(argv: list[str]) -> None:
     root = Path(__file__).resolve().parent
     if argv[:1] == ["run"]:  # the service starting; `cp-pi check-config` by hand is no trial
         try:
-            check(root)
+            check(root, argv)
         except (OSError, KeyError, ValueError) as error:  # never keep the charger from starting
             say(f"start-up check failed: {error}")
     python = (root / "current").resolve() / "bin" / "python"

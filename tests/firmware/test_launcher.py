@@ -35,21 +35,27 @@ def test_the_first_start_of_a_sound_version_goes_ahead(tmp_path: Path) -> None:
     root = layout(tmp_path)
     on_trial(root)
 
-    check(root)
+    check(root, ["run", "--config", "/etc/cp-pi/cp-pi.toml"])
 
     assert os.readlink(root / "current") == "versions/2.0"
     assert record(root)["starts"] == 1
 
 
-def test_a_version_whose_interpreter_cannot_import_cp_pi_is_rolled_back(tmp_path: Path) -> None:
-    root = layout(tmp_path, new_python="echo 'ModuleNotFoundError: cp_pi' >&2; exit 1")
+def test_a_version_whose_check_config_fails_is_rolled_back(tmp_path: Path) -> None:
+    refuse = (
+        f'echo "$@" > {tmp_path}/args; echo "cp-pi: config error: firmware.x: extra" >&2; exit 2'
+    )
+    root = layout(tmp_path, new_python=refuse)
     on_trial(root)
 
-    check(root)
+    check(root, ["run", "--config", "/etc/cp-pi/cp-pi.toml"])
 
     assert os.readlink(root / "current") == "versions/1.0"
     assert record(root)["state"] == ROLLED_BACK
-    assert record(root)["reason"] == "it does not start: ModuleNotFoundError: cp_pi"
+    assert record(root)["reason"] == "it does not start: cp-pi: config error: firmware.x: extra"
+    assert (root / "args").read_text().split()[-3:] == [
+        *("check-config", "--config", "/etc/cp-pi/cp-pi.toml")
+    ]
 
 
 def test_a_second_start_on_trial_means_the_first_one_died_and_rolls_back(tmp_path: Path) -> None:
@@ -57,7 +63,7 @@ def test_a_second_start_on_trial_means_the_first_one_died_and_rolls_back(tmp_pat
     root = layout(tmp_path)
     on_trial(root, starts=1)
 
-    check(root)
+    check(root, ["run", "--config", "/etc/cp-pi/cp-pi.toml"])
 
     assert os.readlink(root / "current") == "versions/1.0"
     assert record(root)["reason"] == "it stopped before it reached the central system"
@@ -69,7 +75,7 @@ def test_a_rolled_back_record_is_left_for_the_previous_version_to_report(tmp_pat
         json.dumps({"state": ROLLED_BACK, "version": "2.0", "previous": "1.0", "reason": "x"})
     )
 
-    check(root)
+    check(root, ["run", "--config", "/etc/cp-pi/cp-pi.toml"])
 
     assert os.readlink(root / "current") == "versions/1.0"
     assert record(root)["state"] == ROLLED_BACK
