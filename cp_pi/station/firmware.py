@@ -118,6 +118,7 @@ class FirmwareUpdates:
     def _start(self, job: FirmwareJob) -> None:
         self._scheduled = None
         self._task = asyncio.create_task(self._update(job), name="firmware update")
+        self._task.add_done_callback(_log_failure)
 
     def trigger(self) -> None:
         """TriggerMessage FirmwareStatusNotification: the step in progress, or Idle."""
@@ -326,6 +327,11 @@ class FirmwareUpdates:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("firmware update stopped by an error", exc_info=error)
 
 
 def _parse_time(text: str) -> datetime:

@@ -78,8 +78,10 @@ class Layout:
             # The running version's pip installs into the new environment: no ensurepip, and
             # nothing of the new version runs before it is switched to.
             pip = [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python")]
+            # No cache: the service user has no home to keep one in (ProtectHome=yes).
+            options = ["--quiet", "--disable-pip-version-check", "--no-cache-dir", *pip_args]
             result = subprocess.run(
-                [*pip, "install", "--quiet", "--disable-pip-version-check", *pip_args, archive],
+                [*pip, "install", *options, str(archive)],
                 capture_output=True,
                 text=True,
                 timeout=PIP_TIMEOUT,
