@@ -272,9 +272,15 @@ def test_the_feature_profile_is_listed() -> None:
     assert "FirmwareManagement" in SUPPORTED_FEATURE_PROFILES.split(",")
 
 
-def test_a_command_installer_without_its_command_is_one_line_naming_the_key() -> None:
+def test_a_command_installer_without_its_command_is_one_line_naming_the_key(
+    tmp_path: Path,
+) -> None:
     with pytest.raises(ConfigError) as raised:
-        load_settings(None, environ={"CP_PI_FIRMWARE__INSTALLER": "command"})
+        load_settings(
+            None,
+            environ={"CP_PI_FIRMWARE__INSTALLER": "command"},
+            default_path=tmp_path / "none.toml",
+        )
 
     assert str(raised.value).startswith("firmware")
     assert 'installer = "command" needs firmware.command' in str(raised.value)
