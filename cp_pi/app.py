@@ -14,9 +14,11 @@ import os
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpiozero.pins.mock import MockFactory
+from ocpp.v16.enums import MessageTrigger
 
 from cp_pi import __version__
 from cp_pi.bench.server import BenchServer, ExtraCommand
@@ -32,12 +34,23 @@ from cp_pi.runlock import AlreadyRunning, RunLock
 from cp_pi.station.charger import Charger
 from cp_pi.station.clock import Clock
 from cp_pi.station.connector import Connector
-from cp_pi.status_socket import LinkWatch, StatusServer, served_in, status_document
+from cp_pi.station.diagnostics import DiagnosticsUploads
+from cp_pi.station.firmware import FirmwareUpdates
+from cp_pi.status_socket import (
+    LinkWatch,
+    StatusServer,
+    public_url,
+    served_in,
+    status_document,
+)
 from cp_pi.store import Store, watch_file
 from cp_pi.systemd import Notifier
 from cp_pi.tasks import cancel_and_wait
+from cp_pi.updates.diagnostics import FrameRing
+from cp_pi.updates.layout import Layout
 
 if TYPE_CHECKING:
+    from cp_pi.csms.files import FileServer
     from cp_pi.csms.server import CentralSystem
 
 log = logging.getLogger("cp_pi")
@@ -59,6 +72,12 @@ class RestartRequested(Exception):
     (transactions finished, outputs off, store closed) when this is raised.
     """
 
+    def __init__(self, launcher: Path | None = None) -> None:
+        super().__init__()
+        #: Where this process runs from a side-by-side layout, its start-up check
+        #: (:mod:`cp_pi.updates.launcher`): a restart goes through it into the current version.
+        self.launcher = launcher
+
 
 @dataclass
 class Station:
@@ -74,6 +93,10 @@ class Station:
     link_task: asyncio.Task[None] | None = None
     bench: BenchServer | None = None
     csms: CentralSystem | None = None
+    csms_files: FileServer | None = None
+    frames: FrameRing | None = None
+    firmware: FirmwareUpdates | None = None
+    diagnostics: DiagnosticsUploads | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -124,7 +147,63 @@ def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
     )
     holder.append(charger)
     charger.recover()
-    return Station(settings, factory, store, charger, built.rig)
+    station = Station(settings, factory, store, charger, built.rig)
+    _add_firmware_management(station)
+    return station
+
+
+def _add_firmware_management(station: Station) -> None:
+    """UpdateFirmware and GetDiagnostics beside the Core requests."""
+    settings, charger = station.settings, station.charger
+    station.frames = FrameRing(settings.diagnostics.frames)
+    station.firmware = FirmwareUpdates(
+        config=settings.firmware,
+        work_dir=settings.data_dir / "firmware",
+        version=__version__,
+        outbox=charger.outbox,
+        connectors=charger.connectors,
+        clock=charger.clock,
+        subscribe=charger.subscribe,
+        refresh=charger.refresh,
+        reboot=charger.reboot_requested.set,
+    )
+    station.diagnostics = DiagnosticsUploads(
+        charge_point_id=settings.charge_point_id,
+        data_dir=settings.data_dir,
+        version=__version__,
+        outbox=charger.outbox,
+        clock=charger.clock,
+        frames=station.frames,
+        documents=lambda: diagnostic_documents(station),
+        transfer_timeout=settings.firmware.transfer_timeout,
+    )
+    charger.handlers += [station.firmware, station.diagnostics]
+    charger.boot_hooks.append(station.firmware.on_boot)
+    triggers = charger.requests.triggers
+    triggers[MessageTrigger.firmware_status_notification] = station.firmware.trigger
+    triggers[MessageTrigger.diagnostics_status_notification] = station.diagnostics.trigger
+
+
+def diagnostic_documents(station: Station) -> dict[str, Any]:
+    """What a diagnostics archive says of the station, secrets hidden (pydantic shows a
+    SecretStr as stars; the URL loses user, password and query; GetConfiguration's keys
+    never include the AuthorizationKey) and no idTags."""
+    settings = station.settings.model_dump(mode="json")
+    if station.settings.csms_url is not None:
+        settings["csms_url"] = public_url(station.settings.csms_url)
+    known, _unknown = station.charger.configuration.get(None)
+    store = station.store
+    return {
+        "configuration": {
+            "settings": settings,
+            "ocpp_keys": {key.key: key.value for key in known},
+        },
+        "store": {
+            "queued_messages": len(store.outbox()),
+            "open_transactions": len(store.open_transactions()),
+            "degraded": store.degraded,
+        },
+    }
 
 
 @contextlib.asynccontextmanager
@@ -151,12 +230,17 @@ async def running_station(
             # Imported here: a charge point that has a central system of its own (the service's
             # case) never loads the embedded one, and does not keep its code in memory.
             from cp_pi.bench.csms_ops import csms_ops
+            from cp_pi.csms.files import FileServer
             from cp_pi.csms.server import SERVING_JOURNAL_LIMIT, CentralSystem
 
             station.csms = CentralSystem(
                 host="127.0.0.1", port=0, journal_limit=SERVING_JOURNAL_LIMIT
             )
-            bench_csms_ops = csms_ops(station.csms, settings.charge_point_id)
+            # Where the bench's GetDiagnostics uploads, and firmware can be put to download.
+            station.csms_files = FileServer(settings.data_dir / "csms-files")
+            bench_csms_ops = csms_ops(
+                station.csms, settings.charge_point_id, files=station.csms_files
+            )
         # The bench listens first: a port taken is then the one thing the operator hears of.
         if bench or (bench is None and station.rig is not None):
             if station.rig is None:
@@ -176,6 +260,8 @@ async def running_station(
             assert station.csms is not None
             await station.csms.start()
             csms_url = station.csms.url
+            assert station.csms_files is not None
+            station.csms_files.start()
         listeners = [f for f in (on_link_state, station.bench and station.bench.on_link_state) if f]
 
         def link_state(text: str) -> None:
@@ -183,6 +269,8 @@ async def running_station(
                 listener(text)
 
         observers: list[FrameObserver] = []
+        if station.frames is not None:
+            observers.append(station.frames.observe)  # the diagnostics' recent frames
         if station.bench is not None:
             observers.append(station.bench.on_frame)
         if settings.log.ocpp_frames:
@@ -206,6 +294,8 @@ async def running_station(
         )
         station.charger.metering.start()  # clock-aligned readings
         station.charger.reservations.start()  # their expiry timers
+        if station.firmware is not None:
+            station.firmware.start()  # a new version on trial: its time to reach the CSMS
         station.link_task = asyncio.create_task(station.link.run(), name="link")
         station._tasks.append(station.link_task)
         store_watch = watch_file(station.store, station.charger.refresh)
@@ -235,11 +325,16 @@ async def shutdown(station: Station) -> None:
         *(c.hardware.confirm_contactor_open() for c in station.connectors.values())
     )
     await cancel_and_wait(station._tasks)
+    for part in (station.firmware, station.diagnostics):
+        if part is not None:
+            await part.close()
     await station.charger.close()
     if station.bench is not None:
         await station.bench.stop()
     if station.csms is not None:
         await station.csms.stop()
+    if station.csms_files is not None:
+        station.csms_files.stop()
     for connector in station.connectors.values():
         connector.hardware.close()
     if station.rig is not None:
@@ -321,7 +416,9 @@ async def _serve(settings: Settings) -> int:
         watchdog.cancel()
         notifier.close()
     if reset:
-        raise RestartRequested
+        layout = Layout(settings.firmware.root)
+        managed = layout.runs_this_process() and layout.launcher.is_file()
+        raise RestartRequested(layout.launcher if managed else None)
     return 0
 
 

@@ -478,6 +478,54 @@ class SecurityConfig(Strict):
         return self
 
 
+# -- firmware management (UpdateFirmware, GetDiagnostics) ---------------------------------------
+
+
+class FirmwareInstaller(StrEnum):
+    #: A new virtualenv per version next to the running one, switched by a symlink, with
+    #: rollback (systemd/install.sh lays it out).
+    PYTHON = "python"
+    #: The downloaded file handed to ``firmware.command`` (an image updater such as RAUC).
+    COMMAND = "command"
+
+
+class FirmwareConfig(Strict):
+    """How UpdateFirmware installs what it downloaded."""
+
+    installer: FirmwareInstaller = FirmwareInstaller.PYTHON
+    #: For ``installer = "command"``: the command line; the downloaded file's path is appended.
+    #: Its exit status 0 means Installed, anything else InstallationFailed.
+    command: str | None = None
+    #: The side-by-side layout: ``versions/<version>/`` (a virtualenv each), ``current`` (a
+    #: symlink to the running one) and ``launch`` (the start-up check that rolls back).
+    root: Path = Path("/opt/cp-pi")
+    #: Seconds a new version has to reach the central system before it is rolled back.
+    confirm_timeout: float = Field(default=300.0, gt=0)
+    #: Extra arguments for ``pip install`` of a new version (e.g. a local wheel house).
+    pip_args: list[str] = Field(default_factory=list)
+    #: Seconds without progress before a download or an upload is given up (then retried).
+    transfer_timeout: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _command_given(self) -> FirmwareConfig:
+        if self.installer is FirmwareInstaller.COMMAND and not (self.command or "").strip():
+            raise PydanticCustomError(
+                "firmware_command", 'installer = "command" needs firmware.command'
+            )
+        return self
+
+
+class DiagnosticsConfig(Strict):
+    """What GetDiagnostics can upload: cp-pi's own log file and its recent OCPP frames."""
+
+    #: The log file in the data directory (``cp-pi.log``) rotates at this size...
+    log_file_bytes: int = Field(default=1_000_000, ge=10_000)
+    #: ...keeping this many older files beside it.
+    log_file_backups: int = Field(default=3, ge=1, le=20)
+    #: The newest OCPP frames kept in memory for the archive.
+    frames: int = Field(default=300, ge=0, le=10_000)
+
+
 def _default_data_dir() -> Path:
     return Path.home() / ".local" / "state" / "cp-pi"
 
@@ -534,6 +582,8 @@ class Settings(BaseSettings):
     rig: RigConfig = Field(default_factory=RigConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    firmware: FirmwareConfig = Field(default_factory=FirmwareConfig)
+    diagnostics: DiagnosticsConfig = Field(default_factory=DiagnosticsConfig)
 
     @field_validator("charge_point_id")
     @classmethod

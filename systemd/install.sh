@@ -5,9 +5,11 @@
 #   sudo systemd/install.sh --source SOURCE   # a wheel, an sdist, a source tree or a pip
 #                                             # requirement such as cp-pi==0.1.0
 #
-# Running it again changes only what is missing: the system user, the virtualenv
-# (/opt/cp-pi/venv, with Debian's python3-lgpio visible), the package, the command
-# /usr/local/bin/cp-pi (a link into the virtualenv), the configuration /etc/cp-pi/cp-pi.toml
+# Running it again changes only what is missing: the system user, the side-by-side layout
+# that UpdateFirmware installs new versions into (/opt/cp-pi/versions/<version>, a virtualenv
+# each with Debian's python3-lgpio visible; /opt/cp-pi/current, the link to the one that runs;
+# /opt/cp-pi/launch, the start-up check that rolls a failed update back), the package, the
+# command /usr/local/bin/cp-pi (a link to the launcher), the configuration /etc/cp-pi/cp-pi.toml
 # (created from cp-pi.example.toml if absent, never overwritten; always root:cp-pi 0640), the
 # unit in /etc/systemd/system, and the service enabled. The service is started only once
 # `cp-pi check-config`, run as the service user on the service's file and environment, accepts
@@ -35,7 +37,7 @@ while [ $# -gt 0 ]; do
         shift 2
         ;;
     -h | --help)
-        sed -n '2,22p' "$0"
+        sed -n '2,24p' "$0"
         exit 0
         ;;
     *)
@@ -79,26 +81,54 @@ if real_system; then
     id -nG cp-pi | tr ' ' '\n' | grep -qx gpio || usermod -a -G gpio cp-pi
 fi
 
-# -- the virtualenv and the package ----------------------------------------------------------------
+# -- the side-by-side layout and the package ----------------------------------------------------
 
-venv=$root/opt/cp-pi/venv
-if [ ! -x "$venv/bin/python" ]; then
-    say "creating $venv"
-    install -d -m 0755 "$root/opt/cp-pi"
-    # --system-site-packages: lgpio comes from Debian's python3-lgpio, built for this kernel.
-    python3 -m venv --system-site-packages "$venv"
+home=/opt/cp-pi
+versions=$root$home/versions
+install -d -m 0755 "$root$home"
+install -d -m 0755 "$versions"
+if [ -L "$root$home/current" ]; then
+    # An upgrade by this script goes into the version that runs; UpdateFirmware installs beside.
+    venv=$versions/$(basename "$(readlink "$root$home/current")")
+else
+    venv=$versions/.staging
+    if [ ! -x "$venv/bin/python" ]; then
+        say "creating $venv"
+        # --system-site-packages: lgpio comes from Debian's python3-lgpio, built for this kernel.
+        python3 -m venv --system-site-packages "$venv"
+    fi
 fi
 # pip leaves an installed package of the same version alone, so a second run changes nothing.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$package"
+if [ "$venv" = "$versions/.staging" ]; then
+    # Named after the version it holds; the service runs `python -m cp_pi`, never a script
+    # whose first line would still name the staging path.
+    version=$("$venv/bin/python" -c 'from importlib.metadata import version; print(version("cp-pi"))')
+    say "installing cp-pi $version as $home/versions/$version"
+    rm -rf "${versions:?}/$version"
+    mv "$venv" "$versions/$version"
+    venv=$versions/$version
+    ln -sfn "versions/$version" "$root$home/.current.new"
+    mv -T "$root$home/.current.new" "$root$home/current"
+fi
+# The launcher belongs to no version (an update cannot break it): the one shipped in the package.
+launcher=$("$venv/bin/python" -c 'import cp_pi.updates.launcher as m; print(m.__file__)')
+if ! cmp -s "$launcher" "$root$home/launch"; then
+    say "installing $home/launch"
+    install -m 0755 "$launcher" "$root$home/launch"
+fi
+# UpdateFirmware writes new versions and switches the link as the service user: the layout is
+# the service's (and ReadWritePaths= in the unit lets it write there).
+real_system && chown cp-pi:cp-pi "$root$home" "$versions"
 
 # `cp-pi` on the PATH, so that `sudo cp-pi check-config` and `sudo cp-pi check-wiring` work.
 command_link=$root/usr/local/bin/cp-pi
 install -d -m 0755 "$root/usr/local/bin"
 if [ -e "$command_link" ] && [ ! -L "$command_link" ]; then
-    say "warning: $command_link is not a link into /opt/cp-pi/venv: left as it is"
-elif [ "$(readlink "$command_link" || true)" != /opt/cp-pi/venv/bin/cp-pi ]; then
-    say "linking $command_link to /opt/cp-pi/venv/bin/cp-pi"
-    ln -sfn /opt/cp-pi/venv/bin/cp-pi "$command_link"
+    say "warning: $command_link is not a link to $home/launch: left as it is"
+elif [ "$(readlink "$command_link" || true)" != "$home/launch" ]; then
+    say "linking $command_link to $home/launch"
+    ln -sfn "$home/launch" "$command_link"
 fi
 
 # -- the configuration ---------------------------------------------------------------------------
@@ -151,7 +181,7 @@ mapfile -t service_environment < <(
     sed -n 's|^Environment=||p' "$here/cp-pi.service" | sed 's|%S|/var/lib|g'
 )
 check=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${service_environment[@]}"
-    "$venv/bin/cp-pi" check-config --config "$config")
+    "$venv/bin/python" -m cp_pi check-config --config "$config")
 real_system && check=(runuser -u cp-pi -- "${check[@]}")
 status=0
 problems=$(cd / && "${check[@]}" 2>&1 >/dev/null) || status=$?

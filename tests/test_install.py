@@ -105,7 +105,7 @@ def tree(root: Path) -> dict[str, tuple[int, int, str]]:
 def root(tmp_path: Path, dependencies: Path) -> Path:
     """A scratch root whose virtualenv, made as the script makes it, can see ``dependencies``."""
     scratch = tmp_path / "root"
-    venv = scratch / "opt/cp-pi/venv"
+    venv = scratch / "opt/cp-pi/versions/.staging"
     subprocess.run(
         [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
         check=True,
@@ -131,7 +131,7 @@ def test_it_installs_the_service_into_a_scratch_root(root: Path, wheel: Path) ->
     assert mode(unit) == 0o644
     config = root / "etc/cp-pi/cp-pi.toml"
     assert mode(config) == 0o640
-    command = root / "opt/cp-pi/venv/bin/cp-pi"
+    command = root / "opt/cp-pi/launch"
     version = subprocess.run([command, "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("cp-pi ")
 
@@ -234,7 +234,7 @@ def test_an_unconfigured_start_fails_once_without_using_up_the_start_limit(
                 "-i",
                 *(setting.replace("%S", str(root / "var/lib")) for setting in environment),
             ),
-            *(str(root / "opt/cp-pi/venv/bin/cp-pi"), "run"),
+            *(str(root / "opt/cp-pi/launch"), "run"),
             *("--config", str(root / "etc/cp-pi/cp-pi.toml")),
         ],
         capture_output=True,
@@ -253,5 +253,21 @@ def test_cp_pi_is_on_the_path(root: Path, wheel: Path) -> None:
     install(root, wheel)
 
     link = root / "usr/local/bin/cp-pi"
-    assert os.readlink(link) == "/opt/cp-pi/venv/bin/cp-pi"
-    assert (root / "opt/cp-pi/venv/bin/cp-pi").is_file()
+    assert os.readlink(link) == "/opt/cp-pi/launch"
+    assert (root / "opt/cp-pi/launch").is_file()
+
+
+def test_it_lays_out_the_side_by_side_versions(root: Path, wheel: Path) -> None:
+    install(root, wheel)
+
+    home = root / "opt/cp-pi"
+    version = wheel.name.split("-")[1]
+    assert os.readlink(home / "current") == f"versions/{version}"
+    assert sorted(p.name for p in (home / "versions").iterdir()) == [version]
+    assert (home / "current/bin/python").exists()
+    launcher = PROJECT / "cp_pi/updates/launcher.py"
+    assert (home / "launch").read_bytes() == launcher.read_bytes()
+    assert mode(home / "launch") == 0o755
+    unit = (PROJECT / "systemd/cp-pi.service").read_text()
+    assert "ExecStart=/opt/cp-pi/launch run" in unit
+    assert "ReadWritePaths=/opt/cp-pi" in unit

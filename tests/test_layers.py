@@ -29,6 +29,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "cp_pi.runlock",
             "cp_pi.store",
             "cp_pi.systemd",
+            # Firmware management's file work (transfers, releases, the layout, archives).
+            "cp_pi.updates",
         ),
     ),
     ("hardware", ("cp_pi.hardware",)),

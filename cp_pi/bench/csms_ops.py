@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cp_pi.bench.server import BenchError, Command, ExtraCommand
+from cp_pi.csms.files import FileServer
 from cp_pi.csms.server import CallErrorReceived, CentralSystem, InvalidAnswer
 
 #: Seconds to wait for the charge point's answer; an unlock may take 9.5 s.
@@ -23,14 +24,23 @@ _Action = Callable[[CentralSystem, str, Command, float], Awaitable[tuple[Payload
 
 
 def csms_ops(
-    csms: CentralSystem, charge_point_id: str, *, timeout: float = ANSWER_WITHIN
+    csms: CentralSystem,
+    charge_point_id: str,
+    *,
+    timeout: float = ANSWER_WITHIN,
+    files: FileServer | None = None,
 ) -> dict[str, ExtraCommand]:
-    """The ``extra_commands`` for a :class:`BenchServer` whose charge point uses ``csms``."""
+    """The ``extra_commands`` for a :class:`BenchServer` whose charge point uses ``csms``.
+
+    ``files``: the central system's file server, where GetDiagnostics uploads by default.
+    """
 
     async def run(command: Command) -> Payload:
         action = command.get("action")
         if not isinstance(action, str) or action not in _ACTIONS:
             raise BenchError(f"unknown csms action {action!r} (one of {', '.join(_ACTIONS)})")
+        if files is not None and action == "get_diagnostics":
+            command = {"location": f"{files.url}/", **command}
         try:
             args, answer = await _ACTIONS[action](csms, charge_point_id, command, timeout)
         except BenchError as error:
@@ -184,6 +194,28 @@ def _id_tag(value: object) -> str:
     return value
 
 
+async def _update_firmware(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    location = _location(command)
+    answer = await csms.update_firmware(cp_id, location, timeout=timeout)
+    return {"location": location}, answer
+
+
+async def _get_diagnostics(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    location = _location(command)
+    return {"location": location}, await csms.get_diagnostics(cp_id, location, timeout=timeout)
+
+
+def _location(command: Command) -> str:
+    location = command.get("location")
+    if not isinstance(location, str) or not location.startswith(("http://", "https://", "ftp://")):
+        raise BenchError(f"location must be an http, https or ftp URL, not {location!r}")
+    return location
+
+
 _ACTIONS: dict[str, _Action] = {
     "unlock": _unlock,
     "remote_start": _remote_start,
@@ -194,6 +226,8 @@ _ACTIONS: dict[str, _Action] = {
     "get_local_list_version": _get_local_list_version,
     "reserve_now": _reserve_now,
     "cancel_reservation": _cancel_reservation,
+    "update_firmware": _update_firmware,
+    "get_diagnostics": _get_diagnostics,
 }
 
 

@@ -129,6 +129,16 @@ def _parser() -> argparse.ArgumentParser:
         dest="tags",
         help="authorized id tag, repeat for more (default: every tag)",
     )
+    csms.add_argument(
+        "--files",
+        type=Path,
+        metavar="DIR",
+        help="also serve DIR over HTTP: firmware for UpdateFirmware, PUT for GetDiagnostics"
+        " (default: none)",
+    )
+    csms.add_argument(
+        "--files-port", type=_port, default=9001, help="its port (default: %(default)s)"
+    )
 
     fleet = commands.add_parser(
         "fleet", help="run many simulated charge points in one process (CSMS load tests)"
@@ -259,7 +269,9 @@ def _command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
         _logging("INFO")
         return _serving(
-            run_csms(args.host, args.port, args.tags), port_flag="--port", host_flag="--host"
+            run_csms(args.host, args.port, args.tags, files=args.files, files_port=args.files_port),
+            port_flag="--port",
+            host_flag="--host",
         )
     if args.command == "fleet":
         from cp_pi.commands.fleet import run_fleet
@@ -301,14 +313,21 @@ def _command(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
         return _serving(run_bench(settings), port_flag="--port", host_flag="--host")
     from cp_pi.app import RestartRequested, serve
+    from cp_pi.updates.diagnostics import attach_log_file
 
     _check_runnable(settings)
+    # Beside the journal, the file GetDiagnostics takes its log lines from.
+    attach_log_file(
+        settings.data_dir,
+        max_bytes=settings.diagnostics.log_file_bytes,
+        backups=settings.diagnostics.log_file_backups,
+    )
     try:
         return _serving(
             serve(settings), port_flag="--bench-port", host_flag="bench.host in the configuration"
         )
-    except RestartRequested:
-        _restart(sys.argv[1:] if argv is None else argv)
+    except RestartRequested as restart:
+        _restart(sys.argv[1:] if argv is None else argv, restart.launcher)
 
 
 def _check_runnable(settings: Settings) -> None:
@@ -343,16 +362,21 @@ def _serving(coroutine: Any, *, port_flag: str, host_flag: str) -> int:
         raise
 
 
-def _restart(argv: Sequence[str]) -> NoReturn:
+def _restart(argv: Sequence[str], launcher: Path | None = None) -> NoReturn:
     """Replace this process with a fresh ``cp-pi`` on the same arguments, keeping its PID.
 
     The PID is what systemd watches (``Type=notify``); the new process reads the configuration
     again and tells systemd ``READY=1`` once it is up. Files and sockets are not inherited
     (Python opens them non-inheritable), so the store and the run lock are taken afresh.
+    From a side-by-side layout the restart goes through its launcher, which runs whatever
+    version ``current`` points to (a firmware update switched it) and rolls back a new one
+    that cannot start.
     """
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
+    if launcher is not None:  # a side-by-side layout: into the version ``current`` names
+        os.execv(sys.executable, [sys.executable, str(launcher), *argv])
     os.execv(sys.executable, [sys.executable, "-m", "cp_pi", *argv])
 
 

@@ -14,6 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from http import HTTPStatus
+from pathlib import Path
 from ssl import SSLContext
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -23,6 +24,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from cp_pi.csms.files import FileServer
 from cp_pi.csms.records import (
     CsmsTransaction,
     FrameJournal,
@@ -34,7 +36,7 @@ from cp_pi.csms.records import (
 )
 from cp_pi.csms.session import CallErrorReceived, ChargePointSession, InvalidAnswer
 from cp_pi.listening import CannotListen
-from cp_pi.ocpp16.wire import basic_credentials, basic_password, hide_secrets_in
+from cp_pi.ocpp16.wire import basic_credentials, basic_password, hide_secrets_in, utc_now
 
 __all__ = [
     "CallErrorReceived",
@@ -347,6 +349,45 @@ class CentralSystem:
             cp_id, call.CancelReservation(reservation_id=reservation_id), timeout
         )
 
+    async def update_firmware(
+        self,
+        cp_id: str,
+        location: str,
+        retrieve_date: str | None = None,
+        *,
+        retries: int | None = None,
+        retry_interval: int | None = None,
+        timeout: float = 10,
+    ) -> Payload:
+        """UpdateFirmware; ``retrieve_date`` None: now."""
+        request = call.UpdateFirmware(
+            location=location,
+            retrieve_date=retrieve_date or utc_now(),
+            retries=retries,
+            retry_interval=retry_interval,
+        )
+        return await self._command(cp_id, request, timeout)
+
+    async def get_diagnostics(
+        self,
+        cp_id: str,
+        location: str,
+        *,
+        retries: int | None = None,
+        retry_interval: int | None = None,
+        start_time: str | None = None,
+        stop_time: str | None = None,
+        timeout: float = 10,
+    ) -> Payload:
+        request = call.GetDiagnostics(
+            location=location,
+            retries=retries,
+            retry_interval=retry_interval,
+            start_time=start_time,
+            stop_time=stop_time,
+        )
+        return await self._command(cp_id, request, timeout)
+
     async def send_raw(
         self, cp_id: str, text: str, *, unique_id: str | None = None, timeout: float = 10
     ) -> list[Any] | None:
@@ -412,14 +453,29 @@ def _credentials_match(request: Request, cp_id: str, expected: str | None) -> bo
     return user == cp_id and hmac.compare_digest(password, basic_password(expected))
 
 
-async def run_csms(host: str, port: int, authorized_tags: Collection[str] | None) -> int:
-    """Serve until cancelled; :class:`CannotListen` when the address cannot be bound."""
+async def run_csms(
+    host: str,
+    port: int,
+    authorized_tags: Collection[str] | None,
+    *,
+    files: Path | None = None,
+    files_port: int = 0,
+) -> int:
+    """Serve until cancelled; :class:`CannotListen` when the address cannot be bound.
+
+    ``files``: also serve this directory over HTTP (firmware to download, diagnostics PUT)."""
     csms = CentralSystem(
         host=host, port=port, authorized_tags=authorized_tags, journal_limit=SERVING_JOURNAL_LIMIT
     )
+    file_server = FileServer(files, host=host, port=files_port) if files is not None else None
     await csms.start()
     try:
+        if file_server is not None:
+            file_server.start()
+            print(f"files: {file_server.url}/ (GET and PUT)", flush=True)
         await asyncio.Event().wait()
     finally:
+        if file_server is not None:
+            file_server.stop()
         await csms.stop()
     return 0

@@ -9,6 +9,7 @@ reset the link either boots again in this process (a fleet, the bench) or ends, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import random
@@ -144,7 +145,12 @@ class Link:
                     f"{CANNOT_CONNECT}{failure}; next attempt at {at:%H:%M:%S} (in {delay:.1f} s)",
                     logging.WARNING,
                 )
-            await asyncio.sleep(delay)
+            # A restart asked for meanwhile (a firmware rollback) does not wait for the link.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self.cp.reboot_requested.wait()
+            if self.cp.reboot_requested.is_set() and not self._boot_again_after_reset:
+                return
 
     def _credentials(self) -> dict[str, Any]:
         """Basic auth (profiles 1 and 2) and TLS (profile 2; 3 with a client certificate).

@@ -55,7 +55,7 @@ class OcppSession(Peer):
         super().__init__(
             charger.id,
             connection,
-            handlers=(charger.requests, *charger.profile_requests),
+            handlers=tuple(charger.handlers),
             response_timeout=response_timeout,
             max_requests=max_requests,
             logger=log,

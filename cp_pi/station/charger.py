@@ -143,11 +143,15 @@ class Charger:
             spawn=self._spawn,
         )
         self._healing = LockHealing(refresh=self.refresh, spawn=self._spawn)
-        #: The handlers of the optional profiles' requests, beside :attr:`requests`.
-        self.profile_requests: tuple[object, ...] = (
+        #: Every object whose ``@on`` methods answer the central system: :attr:`requests`, the
+        #: optional profiles' handlers, and those the composition root adds (firmware management).
+        self.handlers: list[object] = [
+            self.requests,
             LocalListRequests(self.local_list, self.configuration, changed=self.refresh),
             ReservationRequests(self.reservations),
-        )
+        ]
+        #: Called each time a BootNotification is accepted.
+        self.boot_hooks: list[Callable[[], None]] = []
 
     @property
     def operative(self) -> bool:
@@ -243,6 +247,8 @@ class Charger:
         if heartbeat_interval > 0:
             self.configuration.change(K.heartbeat_interval, str(heartbeat_interval))
         self._notified.clear()  # after a boot the central system hears every status afresh
+        for hook in self.boot_hooks:
+            hook()
 
     def on_link(self, connected: bool) -> None:
         self.csms_connected = connected

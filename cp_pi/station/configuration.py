@@ -34,7 +34,9 @@ NAMESPACE = "ocpp"
 MEASURANDS_MAX_LENGTH = 10
 #: OCPP 1.6 defines six feature profiles; a list of them can be no longer.
 PROFILES_MAX_LENGTH = 6
-SUPPORTED_FEATURE_PROFILES = "Core,RemoteTrigger,LocalAuthListManagement,Reservation"
+SUPPORTED_FEATURE_PROFILES = ",".join(
+    ("Core", "RemoteTrigger", "LocalAuthListManagement", "Reservation", "FirmwareManagement")
+)
 
 _PHASE_ROTATIONS = frozenset({"NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"})
 _PHASE_ROTATION_ITEM = re.compile(r"([0-9]+)\.([A-Za-z]+)")

@@ -90,6 +90,8 @@ class CsmsRequests:
         self._refresh = refresh
         self._reboot = reboot
         self._spawn = spawn
+        #: TriggerMessage for messages other parts send (FirmwareStatusNotification...).
+        self.triggers: dict[MessageTrigger, Callable[[], None]] = {}
 
     # -- UnlockConnector -----------------------------------------------------------------------
 
@@ -301,6 +303,8 @@ class CsmsRequests:
             ids = [connector_id] if connector_id else list(connectors)
             for cid in ids:
                 self._metering.trigger(connectors[cid])
+        elif requested in self.triggers:
+            self.triggers[requested]()
         else:
             return TriggerMessageStatus.not_implemented
         return TriggerMessageStatus.accepted

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cp_pi.app import Station
 from cp_pi.bench.csms_ops import csms_ops
 from cp_pi.bench.server import BenchError, ExtraCommand
 from cp_pi.csms.server import CentralSystem
@@ -117,6 +118,38 @@ async def test_a_soft_reset_boots_the_charge_point_again(
     await central.wait_for_call(CP_ID, "BootNotification", after=start)
 
 
+async def test_get_diagnostics_uploads_to_the_embedded_csms_files_by_default(
+    station: Station, central: CentralSystem, client: BenchClient
+) -> None:
+    start = len(central.frames)
+    ack = await csms(client, "get_diagnostics")
+    assert station.csms_files is not None
+    assert ack["location"] == f"{station.csms_files.url}/"
+    name = ack["answer"]["fileName"]
+    await central.wait_for_call(
+        CP_ID,
+        "DiagnosticsStatusNotification",
+        where=lambda p: p["status"] == "Uploaded",
+        after=start,
+    )
+    assert (station.settings.data_dir / "csms-files" / name).stat().st_size > 0
+
+
+async def test_update_firmware_downloads_from_the_location_given(
+    station: Station, central: CentralSystem, client: BenchClient
+) -> None:
+    assert station.csms_files is not None
+    start = len(central.frames)
+    ack = await csms(client, "update_firmware", location=f"{station.csms_files.url}/missing.whl")
+    assert ack["answer"] == {}
+    await central.wait_for_call(
+        CP_ID,
+        "FirmwareStatusNotification",
+        where=lambda p: p["status"] == "DownloadFailed",
+        after=start,
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -133,6 +166,12 @@ async def test_a_soft_reset_boots_the_charge_point_again(
             {"action": "change_availability", "connector": 1, "kind": "Off"},
             "Operative or Inoperative",
             id="availability-kind",
+        ),
+        pytest.param({"action": "update_firmware"}, "location must be", id="no-location"),
+        pytest.param(
+            {"action": "update_firmware", "location": "file:///etc/passwd"},
+            "location must be an http, https or ftp URL",
+            id="file-location",
         ),
     ],
 )

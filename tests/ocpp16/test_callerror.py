@@ -16,7 +16,7 @@ from tests.conftest import CP_ID
         ('[2,"e2","UnlockConnector",{}]', "e2", "OccurenceConstraintViolation"),
         ('[2,"e3","UnlockConnector",{"connectorId":1,"x":2}]', "e3", "FormationViolation"),
         ('[2,"e4","FlyToTheMoon",{}]', "e4", "NotImplemented"),
-        ('[2,"e5","GetDiagnostics",{}]', "e5", "NotSupported"),
+        ('[2,"e5","GetLog",{}]', "e5", "NotSupported"),
         ('[2,"e6","UnlockConnector",{"connectorId":', "e6", "FormationViolation"),
         ('[2,"e7","UnlockConnector"]', "e7", "FormationViolation"),
     ],

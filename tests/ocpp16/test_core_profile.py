@@ -223,5 +223,6 @@ async def test_trigger_message_answers_then_sends(station: Station, csms: Centra
     await call_index(csms, "MeterValues", after=start)
     assert (await csms.trigger_message(CP_ID, "BootNotification")) == {"status": "Accepted"}
     await call_index(csms, "BootNotification", after=start)
-    answer = await csms.trigger_message(CP_ID, "DiagnosticsStatusNotification")
-    assert answer == {"status": "NotImplemented"}
+    for message in ("DiagnosticsStatusNotification", "FirmwareStatusNotification"):
+        assert (await csms.trigger_message(CP_ID, message)) == {"status": "Accepted"}
+        await call_index(csms, message, after=start, status="Idle")

@@ -60,7 +60,7 @@ def test_binary_frames_are_not_answered() -> None:
 
 def test_unknown_action_is_not_implemented_and_known_unhandled_is_not_supported() -> None:
     assert unhandled_action("FlyToTheMoon").code == "NotImplemented"
-    assert unhandled_action("ReserveNow").code == "NotSupported"
+    assert unhandled_action("GetLog").code == "NotSupported"
 
 
 def test_schema_errors_get_their_ocpp16_names() -> None:

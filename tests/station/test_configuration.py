@@ -76,7 +76,9 @@ DEFAULTS = {
     "StopTransactionOnInvalidId": "true",
     "UnlockConnectorOnEVSideDisconnect": "true",
     "GetConfigurationMaxKeys": "50",
-    "SupportedFeatureProfiles": "Core,RemoteTrigger,LocalAuthListManagement,Reservation",
+    "SupportedFeatureProfiles": (
+        "Core,RemoteTrigger,LocalAuthListManagement,Reservation,FirmwareManagement"
+    ),
 }
 
 MEASURAND_KEYS = [

@@ -324,6 +324,16 @@ function listCommand(event) {
   }
 }
 
+function fileCommand(event) {
+  const button = event.target.closest("button[data-csms]");
+  if (!button) return;
+  const action = button.dataset.csms;
+  const location = $("#file-location").value.trim();
+  const command = { op: "csms", action };
+  if (location) command.location = location;
+  send(command, $(`[data-answer="${action}"]`, button.parentElement));
+}
+
 // -- the OCPP log ----------------------------------------------------------------------------
 
 function describe(frame) {
@@ -428,6 +438,7 @@ async function copyLog() {
 document.addEventListener("DOMContentLoaded", () => {
   $("#cp-csms-title").parentElement.addEventListener("click", chargePointCommand);
   $("#lists-title").parentElement.addEventListener("click", listCommand);
+  $("#firmware-panel").addEventListener("click", fileCommand);
   $("#log-filter").addEventListener("input", filterLog);
   $("#log-copy").addEventListener("click", copyLog);
   $("#log-clear").addEventListener("click", clearLog);
