@@ -21,6 +21,7 @@ from gpiozero.pins.mock import MockFactory
 from cp_pi import __version__
 from cp_pi.bench.server import BenchServer, ExtraCommand
 from cp_pi.config import ConfigError, Settings, check_runnable
+from cp_pi.core.schedule import Supply
 from cp_pi.errors import UserError
 from cp_pi.hardware.factory import make_pin_factory
 from cp_pi.hardware.parts import build_hardware
@@ -121,6 +122,7 @@ def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
             key.get_secret_value() if (key := settings.security.authorization_key) else None
         ),
         clock=clock,
+        supply=Supply(voltage=settings.supply.voltage, phases=settings.supply.phases),
     )
     holder.append(charger)
     charger.recover()
@@ -205,6 +207,7 @@ async def running_station(
             max_requests=settings.max_requests_in_flight,
         )
         station.charger.metering.start()  # clock-aligned readings
+        station.charger.smart_charging.follow()  # the limits of the installed profiles
         station.link_task = asyncio.create_task(station.link.run(), name="link")
         station._tasks.append(station.link_task)
         store_watch = watch_file(station.store, station.charger.refresh)

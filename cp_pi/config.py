@@ -426,6 +426,15 @@ class RigConfig(Strict):
     contactor_delay: float = Field(default=0.02, ge=0)
 
 
+class SupplyConfig(Strict):
+    """The mains supply the charge point draws from: how charging profiles in W become amps."""
+
+    #: Phase-to-neutral voltage, in volts.
+    voltage: float = Field(default=230.0, ge=100, le=400)
+    #: Phases wired to the connectors (a charging period that names none uses this many).
+    phases: Literal[1, 3] = 3
+
+
 class LogConfig(Strict):
     """What the log tells beyond ``log_level``."""
 
@@ -534,6 +543,7 @@ class Settings(BaseSettings):
     rig: RigConfig = Field(default_factory=RigConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    supply: SupplyConfig = Field(default_factory=SupplyConfig)
 
     @field_validator("charge_point_id")
     @classmethod

@@ -55,7 +55,7 @@ class OcppSession(Peer):
         super().__init__(
             charger.id,
             connection,
-            handlers=(charger.requests,),
+            handlers=(charger.requests, charger.smart_charging),
             response_timeout=response_timeout,
             max_requests=max_requests,
             logger=log,

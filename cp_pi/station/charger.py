@@ -21,6 +21,7 @@ from ocpp.v16.enums import ConfigurationKey as K
 from ocpp.v16.enums import Reason
 
 from cp_pi.core.reading import ConnectorReading, LockPosition
+from cp_pi.core.schedule import Supply
 from cp_pi.core.status import ErrorCode, Status, charge_point_status, status_info
 from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.clock import Clock
@@ -30,6 +31,7 @@ from cp_pi.station.healing import LockHealing
 from cp_pi.station.metering import Metering
 from cp_pi.station.outbox import Outbox, RetryPolicy
 from cp_pi.station.requests import Availability, CsmsRequests
+from cp_pi.station.smart_charging import SmartCharging
 from cp_pi.station.transactions import Transactions
 from cp_pi.store import Store
 from cp_pi.tasks import cancel_and_wait
@@ -49,6 +51,7 @@ class Charger:
         boot_info: dict[str, str],
         authorization_key: str | None = None,
         clock: Clock | None = None,
+        supply: Supply | None = None,
     ) -> None:
         self.id = charge_point_id
         #: Every timestamp the charge point sends comes from here.
@@ -112,6 +115,15 @@ class Charger:
             spawn=self._spawn,
         )
         self.outbox.on_answer = self._transactions.on_answer
+        #: Charging profiles and the limit each connector follows (Smart Charging).
+        self.smart_charging = SmartCharging(
+            store=store,
+            configuration=self.configuration,
+            connectors=self.connectors,
+            clock=self.clock,
+            supply=supply or Supply(),
+            on_limit=lambda connector, limit: asyncio.get_running_loop().call_soon(self.refresh),
+        )
         #: The handlers of the central system's requests, one ``@on`` method each.
         self.requests = CsmsRequests(
             connectors=self.connectors,
@@ -127,6 +139,7 @@ class Charger:
             refresh=self.refresh,
             reboot=self.reboot_requested.set,
             spawn=self._spawn,
+            smart_charging=self.smart_charging,
         )
         self._healing = LockHealing(refresh=self.refresh, spawn=self._spawn)
 
@@ -171,6 +184,7 @@ class Charger:
                 current = self.status_of(connector_id)
                 if self._notified.get(connector_id) != current:
                     self.send_status(connector_id, current)
+        self.smart_charging.look_at_transactions()
         for listener in list(self._listeners):
             listener()
 
@@ -339,6 +353,14 @@ class Charger:
             "queued_transaction_messages": self.outbox.pending_transaction_messages,
             "store_degraded": self.store.degraded,
             "connectors": [c.state() for c in self.connectors.values()],
+            "charging_limits": [
+                {
+                    "connector": cid,
+                    "limit_a": None if limit is None else round(limit.amps, 1),
+                    "source": None if limit is None else limit.source.value,
+                }
+                for cid, limit in sorted(self.smart_charging.limits.items())
+            ],
         }
 
     # -- housekeeping --------------------------------------------------------------------------
@@ -361,5 +383,6 @@ class Charger:
             connector.hardware.outputs_off()
             if connector.transaction is not None:
                 tasks.extend(connector.transaction.watchers)
+        self.smart_charging.close()
         await self.metering.close()
         await cancel_and_wait(tasks)

@@ -46,6 +46,15 @@ CORE_KEYS_READONLY = {
     "WebSocketPingInterval": False,
 }
 
+#: OCPP 1.6 section 9.4, the Smart Charging keys: bounds of this charge point, read-only.
+SMART_CHARGING_KEYS = {
+    "ChargeProfileMaxStackLevel": "8",
+    "ChargingScheduleAllowedChargingRateUnit": "Current,Power",
+    "ChargingScheduleMaxPeriods": "48",
+    "ConnectorSwitch3to1PhaseSupported": "false",
+    "MaxChargingProfilesInstalled": "16",
+}
+
 DEFAULTS = {
     "HeartbeatInterval": "300",
     "MeterValueSampleInterval": "60",
@@ -68,7 +77,7 @@ DEFAULTS = {
     "StopTransactionOnInvalidId": "true",
     "UnlockConnectorOnEVSideDisconnect": "true",
     "GetConfigurationMaxKeys": "50",
-    "SupportedFeatureProfiles": "Core,RemoteTrigger",
+    "SupportedFeatureProfiles": "Core,RemoteTrigger,SmartCharging",
 }
 
 MEASURAND_KEYS = [
@@ -114,7 +123,7 @@ def test_every_core_key_is_reported_with_its_accessibility(
 @pytest.mark.parametrize("asked", [None, []])
 def test_all_keys_are_reported_when_none_are_named(store: Store, asked: list[str] | None) -> None:
     known, unknown = keys(store).get(asked)
-    assert {k.key for k in known} == set(CORE_KEYS_READONLY)
+    assert {k.key for k in known} == set(CORE_KEYS_READONLY) | set(SMART_CHARGING_KEYS)
     assert unknown == []
 
 
@@ -293,3 +302,12 @@ def test_reading_a_key_as_the_wrong_type_is_an_error(store: Store) -> None:
         configuration.get_int(K.local_pre_authorize)
     with pytest.raises(KeyError):
         configuration.get_bool("NoSuchKey")
+
+
+@pytest.mark.parametrize(("key", "value"), SMART_CHARGING_KEYS.items())
+def test_smart_charging_keys_are_reported_read_only_and_refuse_changes(
+    store: Store, key: str, value: str
+) -> None:
+    configuration = keys(store)
+    assert reported(configuration, key) == KeyValue(key, True, value)
+    assert configuration.change(key, "1") is ChangeResult.REJECTED
