@@ -38,7 +38,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -46,6 +46,9 @@ from typing import Any
 
 DAY = 86_400
 WEEK = 7 * DAY
+#: Stands for "not worked out yet" where None is a limit (no limit).
+_UNKNOWN: Any = object()
+
 #: numberPhases when a period does not say (OCPP 1.6 section 7.13).
 DEFAULT_PHASES = 3
 
@@ -154,6 +157,48 @@ class ChargingProfile:
             if self.duration is not None:
                 yield anchor + self.duration
 
+    def stretches(
+        self, start: int, end: int, relative_start: int | None
+    ) -> Iterator[tuple[int, int, Period]]:
+        """``(from, to, period)`` for each stretch of ``[start, end)`` where a period is in
+        force, in order; ``to`` may lie beyond ``end``."""
+        low = start if self.valid_from is None else max(start, self.valid_from)
+        high = end if self.valid_to is None else min(end, self.valid_to)
+        if low >= high:
+            return
+        anchors: Iterable[int]
+        every: int | None = None
+        if self.kind is Kind.RECURRING:
+            if self.start_schedule is None:
+                return
+            every = WEEK if self.recurrency is Recurrency.WEEKLY else DAY
+            first = self.anchor(low, None)
+            assert first is not None
+            anchors = range(first, high, every)
+        else:
+            anchor = self.anchor(low, relative_start)
+            anchors = () if anchor is None else (anchor,)
+        starts = self._starts
+        last = len(starts) - 1
+        for anchor in anchors:
+            stop = anchor + self.duration if self.duration is not None else None
+            if every is not None:
+                stop = anchor + every if stop is None else min(stop, anchor + every)
+            for i, period in enumerate(self.periods):
+                t0 = anchor + starts[i]
+                t1 = anchor + starts[i + 1] if i < last else None
+                if stop is not None:
+                    if t0 >= stop:
+                        break
+                    if t1 is None or t1 > stop:
+                        t1 = stop
+                if t0 < low:
+                    t0 = low
+                if t1 is None or t1 > high:
+                    t1 = high
+                if t0 < t1:
+                    yield t0, t1, period
+
 
 # -- what the station asks -------------------------------------------------------------------------
 
@@ -245,28 +290,105 @@ class Profiles:
 
     def limit_at(self, instant: int, supply: Supply) -> Limit | None:
         """The limit in force at ``instant``, or None where nothing limits."""
+        rel = self.relative_start
+        each: list[Limit | None] | None = None
+        if self.connector_id == 0 and self.connectors:
+            each = [c.limit_at(instant, supply) for c in self.connectors]
+        return self._combine(
+            _leading(self.charge_point_max, instant, rel),
+            _leading(self.tx, instant, rel) or _leading(self.tx_default, instant, rel),
+            each,
+            supply,
+        )
+
+    def _combine(
+        self,
+        top: tuple[Period, ChargingProfile] | None,
+        leading: tuple[Period, ChargingProfile] | None,
+        connectors: list[Limit | None] | None,
+        supply: Supply,
+    ) -> Limit | None:
+        """The smaller of the ChargePointMaxProfile's share and the transaction's limit (for
+        connector 0, the sum of the connectors' limits)."""
         terms: list[Limit] = []
-        top = _leading(self.charge_point_max, instant, self.relative_start)
         if top is not None:
             period, profile = top
             amps = supply.to_amps(period.limit, profile.unit, period.number_phases)
             share = amps if self.connector_id == 0 else amps / self.sharing
             terms.append(Limit(share, Purpose.CHARGE_POINT_MAX, period.number_phases))
         if self.connector_id == 0:
-            if self.connectors:
-                each = [c.limit_at(instant, supply) for c in self.connectors]
-                if all(limit is not None for limit in each):
-                    total = sum(limit.amps for limit in each if limit is not None)
-                    terms.append(Limit(total, Purpose.TX_DEFAULT))
-        else:
-            leading = _leading(self.tx, instant, self.relative_start) or _leading(
-                self.tx_default, instant, self.relative_start
-            )
-            if leading is not None:
-                period, profile = leading
-                amps = supply.to_amps(period.limit, profile.unit, period.number_phases)
-                terms.append(Limit(amps, profile.purpose, period.number_phases))
+            if connectors and all(limit is not None for limit in connectors):
+                total = sum(limit.amps for limit in connectors if limit is not None)
+                terms.append(Limit(total, Purpose.TX_DEFAULT))
+        elif leading is not None:
+            period, profile = leading
+            amps = supply.to_amps(period.limit, profile.unit, period.number_phases)
+            terms.append(Limit(amps, profile.purpose, period.number_phases))
         return min(terms, key=lambda term: term.amps, default=None)
+
+    def sweep(self, start: int, end: int, supply: Supply) -> Iterator[tuple[int, Limit | None]]:
+        """(instant, limit) at ``start`` and at every instant in ``(start, end)`` where the limit
+        may change, in order: each profile's stretches are laid out once and swept, instead of
+        evaluating every profile at every instant (GetCompositeSchedule over a week)."""
+        if self.connector_id == 0 and self.connectors:
+            for instant in (start, *self.changes(start, end)):
+                yield instant, self.limit_at(instant, supply)
+            return
+        stacks = (self.charge_point_max, self.tx, self.tx_default)
+        active: list[list[Period | None]] = [[None] * len(stack) for stack in stacks]
+        events: list[tuple[int, int, int, int, Period | None]] = []
+        for s, stack in enumerate(stacks):
+            for i, profile in enumerate(stack):
+                # A stretch that ends where the next begins needs no end of its own.
+                ends = end
+                for t0, t1, period in profile.stretches(start, end, self.relative_start):
+                    if ends < t0:
+                        events.append((ends, 0, s, i, None))
+                    events.append((t0, 1, s, i, period))
+                    ends = t1
+                if ends < end:
+                    events.append((ends, 0, s, i, None))
+        # Ends before starts at one instant; (instant, kind, stack, index) never repeats.
+        events.sort()
+        # The index of each stack's leading profile (-1: none); the same leaders in the same
+        # periods give the same limit, worked out once.
+        leaders = [-1, -1, -1]
+        known: dict[tuple[int, ...], Limit | None] = {}
+        index, count = 0, len(events)
+        instant = start
+        previous: Limit | None = None
+        while True:
+            dirty = 0
+            while index < count and events[index][0] <= instant:
+                _, _, s, i, now_in_force = events[index]
+                active[s][i] = now_in_force
+                dirty |= 1 << s
+                index += 1
+            for s in (0, 1, 2):
+                if dirty >> s & 1:
+                    leaders[s] = -1
+                    for i, in_force in enumerate(active[s]):
+                        if in_force is not None:
+                            leaders[s] = i
+                            break
+            l0, l1, l2 = leaders
+            p0 = active[0][l0] if l0 >= 0 else None
+            p1 = active[1][l1] if l1 >= 0 else None
+            p2 = active[2][l2] if l2 >= 0 else None
+            key = (l0, id(p0), l1, id(p1), l2, id(p2))
+            limit = known.get(key, _UNKNOWN)
+            if limit is _UNKNOWN:
+                top = None if p0 is None else (p0, stacks[0][l0])
+                tx = None if p1 is None else (p1, stacks[1][l1])
+                default = None if p2 is None else (p2, stacks[2][l2])
+                limit = known[key] = self._combine(top, tx or default, None, supply)
+            # The same leaders give the very same object: a new object is worth a look.
+            if instant == start or (limit is not previous and limit != previous):
+                yield instant, limit
+                previous = limit
+            if index >= count:
+                return
+            instant = events[index][0]
 
     def changes(self, start: int, end: int) -> list[int]:
         """The instants in ``(start, end)`` where the limit may change, in order."""
@@ -304,8 +426,7 @@ def composite(
     """
     periods: list[CompositePeriod] = []
     previous: tuple[float | None, int | None, Purpose | None] | None = None
-    for instant in (start, *profiles.changes(start, end)):
-        limit = profiles.limit_at(instant, supply)
+    for instant, limit in profiles.sweep(start, end, supply):
         amps = None if limit is None else limit.amps
         phases = None if limit is None else limit.number_phases
         source = None if limit is None else limit.source
@@ -323,11 +444,9 @@ def next_change(
     profiles: Profiles, instant: int, supply: Supply, horizon: int = WEEK + DAY
 ) -> int | None:
     """The first instant after ``instant`` (within ``horizon``) where the limit differs."""
-    now = profiles.limit_at(instant, supply)
-    for candidate in profiles.changes(instant, instant + horizon):
-        if profiles.limit_at(candidate, supply) != now:
-            return candidate
-    return None
+    sweep = profiles.sweep(instant, instant + horizon, supply)
+    _, now = next(sweep)
+    return next((t for t, limit in sweep if limit != now), None)
 
 
 # -- OCPP payloads ---------------------------------------------------------------------------------
