@@ -167,6 +167,8 @@ class Charger:
 
     def refresh(self) -> None:
         """Report every status that changed, then tell the listeners."""
+        # A transaction that started takes its charging profile before the pilot is driven.
+        self.smart_charging.look_at_transactions()
         for each in self.connectors.values():
             self._log_reading(each)
             if each.hardware.tripped is not None:
@@ -184,7 +186,6 @@ class Charger:
                 current = self.status_of(connector_id)
                 if self._notified.get(connector_id) != current:
                     self.send_status(connector_id, current)
-        self.smart_charging.look_at_transactions()
         for listener in list(self._listeners):
             listener()
 

@@ -108,6 +108,8 @@ class SmartCharging:
         #: The limit each connector was last given.
         self.limits: dict[int, Limit | None] = {}
         self._timer: Cancellable | None = None
+        self._following = False
+        self._again = False
         self._load()
 
     def _load(self) -> None:
@@ -368,7 +370,23 @@ class SmartCharging:
             self.follow()
 
     def follow(self) -> None:
-        """Give each connector its limit now, and wake up at the next change."""
+        """Give each connector its limit now, and wake up at the next change.
+
+        Giving a limit refreshes the charge point, which may look here again: that look is
+        done once this one is over, so that one timer is ever set."""
+        if self._following:
+            self._again = True
+            return
+        self._following = True
+        try:
+            self._again = True
+            while self._again:
+                self._again = False
+                self._follow()
+        finally:
+            self._following = False
+
+    def _follow(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
