@@ -17,8 +17,9 @@ Answers, as the specification and its compliance cases want them:
   same id, or with the same purpose, stack level and connector, is replaced.
 * ClearChargingProfile: by id, or by any of connector, purpose and stack level; ``Unknown`` when
   nothing matched (TC_067).
-* GetCompositeSchedule: connector 0 or a connector, from now for ``duration`` seconds, in A
-  unless W is asked; where no profile limits, the connector's maximum is reported.
+* GetCompositeSchedule: connector 0 or a connector, from now for ``duration`` seconds (at most
+  31 days, said in the answer's duration), in A unless W is asked; where no profile limits, what
+  the connector offers without one (cable, ``max_current``) is reported.
 * RemoteStartTransaction's ``chargingProfile`` must be a TxProfile (TC_060, else ``Rejected``):
   it is installed for the transaction that the start begins (TC_059).
 * TxProfiles end with their transaction; a profile past its validTo is removed.
@@ -65,6 +66,10 @@ log = logging.getLogger("cp_pi.smart_charging")
 
 #: What a connector offers where no profile limits it, until the connector says its own maximum.
 OFFERED_WITHOUT_PROFILE = 32.0
+
+#: The longest composite schedule worked out (31 days): an answer for years of daily periods
+#: would hold the event loop and the link for seconds; the answer's duration says what it covers.
+COMPOSITE_WINDOW_MAX = 31 * 86_400
 
 #: Stands for a running transaction whose id the central system has not given yet (a profile
 #: installed meanwhile has no transactionId, and matches any).
@@ -259,6 +264,13 @@ class SmartCharging:
             return call_result.GetCompositeSchedule(status=GetCompositeScheduleStatus.rejected)
         unit = RateUnit(charging_rate_unit or RateUnit.AMPS)
         start = self._now()
+        if duration > COMPOSITE_WINDOW_MAX:
+            log.info(
+                "GetCompositeSchedule for %d s: the schedule of the next %d s is reported",
+                duration,
+                COMPOSITE_WINDOW_MAX,
+            )
+            duration = COMPOSITE_WINDOW_MAX
         schedule = self.composite(connector_id, start, duration, unit)
         return call_result.GetCompositeSchedule(
             status=GetCompositeScheduleStatus.accepted,
@@ -414,6 +426,10 @@ class SmartCharging:
             change = next_change(profiles, now, self._supply)
             if change is not None and (wake is None or change < wake):
                 wake = change
+        # A profile hidden by another still ends on time (and leaves the store).
+        ends = [p.valid_to for p in self._profiles.values() if p.valid_to is not None]
+        if ends and (wake is None or min(ends) < wake):
+            wake = min(ends)
         if wake is not None:
             timer = self._clock.timer
             delay = wake - self._clock.now().timestamp()

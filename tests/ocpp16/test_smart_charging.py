@@ -73,11 +73,14 @@ def limit_of(station: Station, connector: int = 1) -> tuple[float | None, str | 
 def log_watch() -> Iterator[LogWatch]:
     watch = LogWatch()
     logger = logging.getLogger("cp_pi.smart_charging")
+    level = logger.level
+    logger.setLevel(logging.INFO)
     logger.addHandler(watch)
     try:
         yield watch
     finally:
         logger.removeHandler(watch)
+        logger.setLevel(level)
 
 
 async def set_profile(csms: CentralSystem, connector: int, payload: dict[str, Any]) -> str:
@@ -425,3 +428,30 @@ async def test_limit_changes_on_time_at_a_period_boundary_and_at_valid_to(
     await asyncio.sleep(0)
     assert station.charger.smart_charging.installed == []
     assert station.store.charging_profiles() == []
+
+
+async def test_a_composite_schedule_for_years_reports_a_month(
+    station: Station, csms: CentralSystem
+) -> None:
+    daily = profile(
+        1, "TxDefaultProfile", [(0, 16), (3600, 8)], kind="Recurring", recurrencyKind="Daily"
+    )
+    assert await set_profile(csms, 1, daily) == "Accepted"
+    answer = await csms.get_composite_schedule(CP_ID, 1, 10 * 365 * 86400)
+    assert answer["chargingSchedule"]["duration"] == 31 * 86400
+    assert 62 <= len(periods(answer)) <= 63
+
+
+async def test_a_hidden_profile_still_leaves_at_its_valid_to(
+    station: Station, csms: CentralSystem, log_watch: LogWatch
+) -> None:
+    top = profile(1, "TxDefaultProfile", [(0, 10)], stack_level=1)
+    hidden = profile(2, "TxDefaultProfile", [(0, 16)], validTo=at(1))
+    assert await set_profile(csms, 1, top) == "Accepted"
+    assert await set_profile(csms, 1, hidden) == "Accepted"
+    await log_watch.seen("charging profiles [2] removed: past their validTo", timeout=5)
+    assert [p.id for p in station.charger.smart_charging.installed] == [1]
+    assert [payload["charging_profile_id"] for _, payload in station.store.charging_profiles()] == [
+        1
+    ]
+    assert limit_of(station) == (10.0, "TxDefaultProfile")
