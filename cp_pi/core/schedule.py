@@ -38,6 +38,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -349,29 +350,25 @@ class Profiles:
                 if ends < end:
                     events.append((ends, 0, s, i, None))
         # Ends before starts at one instant; (instant, kind, stack, index) never repeats.
+        # The index of each stack's leading profile (-1: none), kept up to date event by event;
+        # the same leaders in the same periods give the same limit, worked out once.
+        leaders = [-1, -1, -1, -1]
+        active.append([None])  # a fourth, empty stack: its one event makes ``start`` an instant
+        events.append((start, -1, 3, 0, None))
         events.sort()
-        # The index of each stack's leading profile (-1: none); the same leaders in the same
-        # periods give the same limit, worked out once.
-        leaders = [-1, -1, -1]
         known: dict[tuple[int, ...], Limit | None] = {}
-        index, count = 0, len(events)
-        instant = start
-        previous: Limit | None = None
-        while True:
-            dirty = 0
-            while index < count and events[index][0] <= instant:
-                _, _, s, i, now_in_force = events[index]
-                active[s][i] = now_in_force
-                dirty |= 1 << s
-                index += 1
-            for s in (0, 1, 2):
-                if dirty >> s & 1:
-                    leaders[s] = -1
-                    for i, in_force in enumerate(active[s]):
-                        if in_force is not None:
-                            leaders[s] = i
-                            break
-            l0, l1, l2 = leaders
+        previous: Any = _UNKNOWN
+        for instant, group in itertools.groupby(events, key=operator.itemgetter(0)):
+            for _, _, s, i, now_in_force in group:
+                row = active[s]
+                row[i] = now_in_force
+                lead = leaders[s]
+                if now_in_force is not None:
+                    if lead < 0 or i < lead:
+                        leaders[s] = i
+                elif i == lead:  # the leader ended: the next one down that is in force
+                    leaders[s] = next((j for j in range(i + 1, len(row)) if row[j] is not None), -1)
+            l0, l1, l2, _ = leaders
             p0 = active[0][l0] if l0 >= 0 else None
             p1 = active[1][l1] if l1 >= 0 else None
             p2 = active[2][l2] if l2 >= 0 else None
@@ -383,12 +380,9 @@ class Profiles:
                 default = None if p2 is None else (p2, stacks[2][l2])
                 limit = known[key] = self._combine(top, tx or default, None, supply)
             # The same leaders give the very same object: a new object is worth a look.
-            if instant == start or (limit is not previous and limit != previous):
+            if limit is not previous and (previous is _UNKNOWN or limit != previous):
                 yield instant, limit
                 previous = limit
-            if index >= count:
-                return
-            instant = events[index][0]
 
     def changes(self, start: int, end: int) -> list[int]:
         """The instants in ``(start, end)`` where the limit may change, in order."""
