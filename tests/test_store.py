@@ -500,3 +500,20 @@ def test_replacing_charging_profiles_is_one_write(store: Store) -> None:
     with pytest.raises(BoomError):
         fail_after(store, lambda: store.replace_charging_profiles([2, 3], []))
     assert store.charging_profiles() == [(1, {"b": 3}), (1, {"c": 4})]
+
+
+def test_charging_profiles_survive_a_crash_without_close(data_dir: Path) -> None:
+    crash = (
+        "import os, sys, pathlib\n"
+        "from cp_pi.store import Store\n"
+        "store = Store.open(pathlib.Path(sys.argv[1]))\n"
+        "store.replace_charging_profiles([], [(4, 0, {'charging_profile_id': 4})])\n"
+        "os._exit(1)\n"
+    )
+    subprocess.run([sys.executable, "-c", crash, str(data_dir)], check=False)
+
+    store = Store.open(data_dir)
+    try:
+        assert store.charging_profiles() == [(0, {"charging_profile_id": 4})]
+    finally:
+        store.close()

@@ -81,10 +81,12 @@ LimitListener = Callable[[Connector, Limit | None], object]
 
 @dataclass
 class _Pending:
-    """A RemoteStartTransaction's TxProfile, waiting for the transaction it starts."""
+    """A RemoteStartTransaction's TxProfile, waiting for the transaction it starts (until the
+    start is given up: no cable within ConnectionTimeOut, and a minute for the authorization)."""
 
     id_tag: str
     profile: ChargingProfile
+    until: int
 
 
 class SmartCharging:
@@ -339,7 +341,8 @@ class SmartCharging:
         except (ProfileError, KeyError, ValueError) as error:
             log.warning("RemoteStartTransaction on connector %d: Rejected: %s", connector.id, error)
             return False
-        self._pending[connector.id] = _Pending(id_tag, replace(profile, transaction_id=None))
+        until = self._now() + self._configuration.get_int(K.connection_time_out) + 60
+        self._pending[connector.id] = _Pending(id_tag, replace(profile, transaction_id=None), until)
         return True
 
     # -- following the limits ------------------------------------------------------------------
@@ -367,7 +370,11 @@ class SmartCharging:
                     log.info("TxProfiles %s ended with their transaction", ended)
             else:
                 pending = self._pending.pop(connector.id, None)
-                if pending is not None and pending.id_tag == tx.id_tag:
+                if (
+                    pending is not None
+                    and pending.id_tag == tx.id_tag
+                    and pending.until >= self._now()
+                ):
                     profile = pending.profile
                     self._store.replace_charging_profiles(
                         [p.id for p in self._profiles.values() if _replaced_by(p, profile)],
