@@ -229,13 +229,24 @@ class ConnectorHardware:
 
     @property
     def ev_connected(self) -> bool:
-        """A vehicle is at the cable's other end: the pilot reads B, C or D (without a pilot,
+        """A vehicle is at the cable's other end: the pilot reads B, C, D or E (without a pilot,
         the proximity input is all there is)."""
         if self._pilot is None:
             return self._cable
         if self._pilot.output.unavailable:  # driving F hides the vehicle: assume it stays
             return self._cable
-        return self._pilot.reading.state in (PilotState.B, PilotState.C, PilotState.D)
+        return self._pilot.reading.state in (
+            PilotState.B,
+            PilotState.C,
+            PilotState.D,
+            PilotState.E,
+        )
+
+    @property
+    def ev_paused(self) -> bool:
+        """The wave offers current and the vehicle does not ask for it (B2)."""
+        reading = self.pilot_reading
+        return self.pwm_on and reading is not None and reading.state is PilotState.B
 
     @property
     def ev_wants_energy(self) -> bool:

@@ -78,8 +78,9 @@ def build_hardware(
     )
     hardware = Hardware([], rig)
     try:
-        if any(config.adc_channels for config in configs):
-            hardware.adc = Adc(adc_config.chip, pin_factory=pin_factory)
+        channels = [channel for config in configs for channel in config.adc_channels.values()]
+        if channels:
+            hardware.adc = Adc(adc_config.chip, channels, pin_factory=pin_factory)
         if rig is not None and prepare is not None:
             prepare(rig)
         for number, config in enumerate(configs, start=1):

@@ -689,8 +689,16 @@ class BenchRig:
         return vehicle.state.value if vehicle.plugged else PilotState.A.value
 
     def bounce(self, connector_id: int, *, present: bool, edges: int = 7) -> None:
-        """Contact bounce on the proximity input, settling at `present`."""
-        self._connector(connector_id).cable.bounce(present, edges)
+        """Contact bounce on the proximity input, settling at `present` (with the vehicle
+        behind the cable, as :meth:`plug` and :meth:`unplug` leave it)."""
+        connector = self._connector(connector_id)
+        connector.cable.bounce(present, edges)
+        vehicle = connector.vehicle
+        if vehicle is not None and present != vehicle.plugged:
+            if present:
+                vehicle.plug(nominal_ohms(32))
+            else:
+                vehicle.unplug()
 
     def set_fault(self, connector_id: int, fault: RigFault) -> None:
         self._connector(connector_id).set_fault(fault)

@@ -62,7 +62,7 @@ class Charger:
             number_of_connectors=len(self.connectors),
             has_lock=any(c.hardware.has_lock for c in self.connectors.values()),
             # The measurand lists apply to every connector: only what all their meters measure.
-            measurands=frozenset.intersection(*(c.meter.measurands for c in connectors_list)),
+            measurands=frozenset.intersection(*(c.measurands for c in connectors_list)),
             authorization_key=authorization_key,
         )
         for connector in connectors_list:
@@ -131,6 +131,8 @@ class Charger:
             spawn=self._spawn,
         )
         self._healing = LockHealing(refresh=self.refresh, spawn=self._spawn)
+        #: Set by :meth:`close`: outputs stay off, nothing drives the pilot again.
+        self._closing = False
 
     @property
     def operative(self) -> bool:
@@ -180,6 +182,8 @@ class Charger:
     def _follow_pilot(self, connector: Connector) -> None:
         """The pilot shows the connector's state, and a vehicle that asks again is given energy
         (the contactor itself opens in the pilot's sampler, see the hardware)."""
+        if self._closing:
+            return
         connector.drive_pilot()
         if connector.should_energise():
             connector.energising = True
@@ -380,6 +384,7 @@ class Charger:
 
     async def close(self) -> None:
         """Stop background work and put every output in its safe state (contactor open)."""
+        self._closing = True
         tasks = list(self._tasks)
         for connector in self.connectors.values():
             connector.stop_waiting_for_cable()

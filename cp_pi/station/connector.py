@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cp_pi.core.healing import LockCare, lock_care
-from cp_pi.core.metering import TransactionData
+from cp_pi.core.metering import CURRENT_OFFERED, Reading, TransactionData
 from cp_pi.core.pilot import Offer, offered_current
 from cp_pi.core.reading import ConnectorReading, LockPosition, assess
 from cp_pi.core.status import (
@@ -102,6 +102,28 @@ class Connector:
         if self.on_change is not None:
             self.on_change()
 
+    def offered_a(self) -> float:
+        """The current on offer on the pilot now: 0 while the wave is off."""
+        return self.offer().amps if self.hardware.pwm_on else 0.0
+
+    @property
+    def measurands(self) -> frozenset[str]:
+        """What this connector measures: its meter's measurands and, with a pilot,
+        Current.Offered."""
+        offered = {CURRENT_OFFERED} if self.hardware.has_pilot else set()
+        return self.meter.measurands | offered
+
+    def read(self, measurands: Iterable[str]) -> list[Reading]:
+        """The latest reading of each of ``measurands`` that this connector measures, in
+        order: the meter's, and the current on offer."""
+        readings = []
+        for measurand in measurands:
+            if measurand == CURRENT_OFFERED and self.hardware.has_pilot:
+                readings.append(Reading(CURRENT_OFFERED, self.offered_a(), "A"))
+            else:
+                readings.extend(self.meter.read([measurand]))
+        return readings
+
     def offers_current(self) -> bool:
         """The wave runs: a transaction may draw, and at least 6 A are on offer."""
         tx = self.transaction
@@ -154,7 +176,7 @@ class Connector:
             cable_held=self.holds_cable(),
             meter_ok=self.meter.ok,
             ev_connected=hardware.ev_connected,
-            ev_suspended=hardware.pwm_on and not hardware.ev_wants_energy,
+            ev_suspended=hardware.ev_paused,
         )
 
     def status(self) -> tuple[Status, ErrorCode]:
@@ -217,9 +239,7 @@ class Connector:
             "operative": self.operative,
             "pilot_state": hardware.pilot_state,
             "pilot_duty": None if duty is None else round(duty, 1),
-            "current_offered_a": (
-                None if not hardware.has_pilot else offer.amps if duty is not None else 0.0
-            ),
+            "current_offered_a": self.offered_a() if hardware.has_pilot else None,
             "cable_rating_a": hardware.cable_rating_a,
             "limit_source": offer.source,
         }
