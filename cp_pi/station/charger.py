@@ -20,6 +20,7 @@ from typing import Any
 from ocpp.v16.enums import ConfigurationKey as K
 from ocpp.v16.enums import Reason
 
+from cp_pi.core.pilot import offered_current
 from cp_pi.core.reading import ConnectorReading, LockPosition
 from cp_pi.core.schedule import Supply
 from cp_pi.core.status import ErrorCode, Status, charge_point_status, status_info
@@ -124,7 +125,17 @@ class Charger:
             connectors=self.connectors,
             clock=self.clock,
             supply=supply or Supply(),
-            on_limit=lambda connector, limit: asyncio.get_running_loop().call_soon(self.refresh),
+            # The connector offers min(cable, max_current, this limit) on the pilot at once.
+            on_limit=lambda connector, limit: connector.apply_limit(
+                None if limit is None else limit.amps,
+                "" if limit is None else limit.source.value,
+            ),
+            ceiling=lambda connector: (
+                offered_current(
+                    max_current=connector.hardware.max_current,
+                    cable_a=connector.hardware.cable_rating_a,
+                ).amps
+            ),
         )
         #: The handlers of the central system's requests, one ``@on`` method each.
         self.requests = CsmsRequests(

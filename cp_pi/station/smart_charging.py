@@ -64,9 +64,6 @@ from cp_pi.store import Store
 
 log = logging.getLogger("cp_pi.smart_charging")
 
-#: What a connector offers where no profile limits it, until the connector says its own maximum.
-OFFERED_WITHOUT_PROFILE = 32.0
-
 #: The longest composite schedule worked out (31 days): an answer for years of daily periods
 #: would hold the event loop and the link for seconds; the answer's duration says what it covers.
 COMPOSITE_WINDOW_MAX = 31 * 86_400
@@ -99,7 +96,8 @@ class SmartCharging:
         clock: Clock,
         supply: Supply,
         on_limit: LimitListener,
-        ceiling: Callable[[Connector], float] = lambda connector: OFFERED_WITHOUT_PROFILE,
+        #: What the connector offers where no profile limits it (cable and installation).
+        ceiling: Callable[[Connector], float],
     ) -> None:
         self._store = store
         self._configuration = configuration
