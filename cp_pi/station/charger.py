@@ -22,7 +22,7 @@ from ocpp.v16.enums import Reason
 
 from cp_pi.core.pilot import offered_current
 from cp_pi.core.reading import ConnectorReading, LockPosition
-from cp_pi.core.schedule import Supply
+from cp_pi.core.schedule import Supply, date_time
 from cp_pi.core.status import ErrorCode, Status, charge_point_status, status_info
 from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.clock import Clock
@@ -399,6 +399,11 @@ class Charger:
                     "connector": cid,
                     "limit_a": None if limit is None else round(limit.amps, 1),
                     "source": None if limit is None else limit.source.value,
+                    "next_change": (
+                        None
+                        if (change := self.smart_charging.next_changes.get(cid)) is None
+                        else date_time(change)
+                    ),
                 }
                 for cid, limit in sorted(self.smart_charging.limits.items())
             ],

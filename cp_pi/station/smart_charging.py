@@ -112,6 +112,8 @@ class SmartCharging:
         self._seen: dict[int, object] = {}
         #: The limit each connector was last given.
         self.limits: dict[int, Limit | None] = {}
+        #: When each connector's limit changes next (seconds since the epoch), None: never.
+        self.next_changes: dict[int, int | None] = {}
         self._timer: Cancellable | None = None
         self._following = False
         self._again = False
@@ -429,6 +431,7 @@ class SmartCharging:
                 )
                 self._on_limit(connector, limit)
             change = next_change(profiles, now, self._supply)
+            self.next_changes[connector.id] = change
             if change is not None and (wake is None or change < wake):
                 wake = change
         # A profile hidden by another still ends on time (and leaves the store).

@@ -455,3 +455,21 @@ async def test_a_hidden_profile_still_leaves_at_its_valid_to(
         1
     ]
     assert limit_of(station) == (10.0, "TxDefaultProfile")
+
+
+async def test_the_next_change_is_scheduled_for_its_instant_not_polled(
+    station: Station, csms: CentralSystem
+) -> None:
+    """The state tells when the limit changes next: the one instant the charge point wakes."""
+    begin = datetime.now(UTC).replace(microsecond=0)
+    weekly = profile(
+        1, "TxDefaultProfile", [(0, 16), (3600, 8)], kind="Recurring", recurrencyKind="Weekly",
+        start=None, schedule={"startSchedule": begin.strftime("%Y-%m-%dT%H:%M:%SZ")},
+    )  # fmt: skip
+    assert await set_profile(csms, 1, weekly) == "Accepted"
+    (entry,) = station.charger.state()["charging_limits"]
+    assert entry["limit_a"] == 16.0
+    assert entry["next_change"] == (begin + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert await csms.clear_charging_profile(CP_ID) == {"status": "Accepted"}
+    (entry,) = station.charger.state()["charging_limits"]
+    assert entry == {"connector": 1, "limit_a": None, "source": None, "next_change": None}

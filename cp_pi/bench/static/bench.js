@@ -282,6 +282,8 @@ function showChargingLimit(state) {
   const limit = (state.charging_limits || []).find((l) => l.connector === 1);
   const text = limit && limit.limit_a !== null ? `${limit.limit_a} A (${limit.source})` : "none";
   setText($("#smart-limit"), text);
+  const next = limit && limit.next_change ? new Date(limit.next_change).toLocaleString() : "none";
+  setText($("#smart-next"), next);
   if (state.csms_commands && !page.scheduleAsked) {
     page.scheduleAsked = true;
     askSchedule();
