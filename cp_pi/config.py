@@ -369,7 +369,7 @@ class PilotConfig(Strict):
     #: The site ventilates: a vehicle in state D may charge.
     ventilation: bool = False
     #: Seconds between samples while no energy can flow (no wave, contactor open).
-    sample_idle: float = Field(default=0.15, gt=0, le=1)
+    sample_idle: float = Field(default=0.2, gt=0, le=1)
     #: Seconds between samples while energy can flow, or a change is being confirmed.
     sample_active: float = Field(default=0.005, gt=0, le=0.05)
     #: Consecutive agreeing samples before a new state counts.

@@ -233,8 +233,8 @@ class ConnectorHardware:
         the proximity input is all there is)."""
         if self._pilot is None:
             return self._cable
-        if self._pilot.output.unavailable:  # driving F hides the vehicle: assume it stays
-            return self._cable
+        if self._pilot.output.unavailable or self._pilot.reading.state is PilotState.F:
+            return self._cable  # F (ours, or still settling from it) hides the vehicle
         return self._pilot.reading.state in (
             PilotState.B,
             PilotState.C,

@@ -49,6 +49,9 @@ PILOT_FREQUENCY = 1000
 #: The diode check's low level is read at every this many samples, and held in between.
 LOW_EVERY = 4
 
+#: Seconds between the samples that confirm a new pilot state (the debounce's samples).
+CONFIRM_PERIOD = 0.001
+
 #: Seconds the low-level peak detector takes to follow a wave that just started: the diode is
 #: not judged before.
 LOW_SETTLE = 0.05
@@ -369,12 +372,12 @@ class ControlPilot:
         return True
 
     def _period(self) -> float:
-        quick = (
-            self.output.pwm_on
-            or self.energised()
-            or self._debounce.settling
-            or self._cable_pending[1] > 0
-        )
+        """Slowly with nothing to watch; quickly while energy can flow; at once (every
+        :data:`CONFIRM_PERIOD`) while a new state is being confirmed, so that the debounce adds
+        a couple of milliseconds to a vehicle leaving C, not a couple of periods."""
+        if self._debounce.settling:
+            return min(CONFIRM_PERIOD, self.config.sample_active)
+        quick = self.output.pwm_on or self.energised() or self._cable_pending[1] > 0
         return self.config.sample_active if quick else self.config.sample_idle
 
     def _run(self) -> None:
