@@ -1,6 +1,7 @@
 """Run every benchmark and print one table (Markdown, so it pastes into the docs as it is).
 
-    benchmarks/run [--quick] [--only unlock,startup,footprint,fleet,flood,rcd,locallist]
+    benchmarks/run [--quick] [--only unlock,startup,footprint,fleet,flood,rcd,locallist,pilot,
+                                      schedule]
                    [--idle-seconds S] [--fleet-count N]
 
 Exit status 0 when every goal is met, 1 when one is missed. Progress goes to stderr, the table
@@ -19,10 +20,30 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 import cp_pi
-from benchmarks import fleet_load, flood, footprint, local_list, rcd_trip, startup, unlock
+from benchmarks import (
+    fleet_load,
+    flood,
+    footprint,
+    local_list,
+    pilot,
+    rcd_trip,
+    schedule,
+    startup,
+    unlock,
+)
 from benchmarks.common import Figure
 
-SECTIONS = ("unlock", "startup", "footprint", "fleet", "flood", "rcd", "locallist")
+SECTIONS = (
+    "unlock",
+    "startup",
+    "footprint",
+    "fleet",
+    "flood",
+    "rcd",
+    "locallist",
+    "pilot",
+    "schedule",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +80,8 @@ def _plans(args: argparse.Namespace) -> dict[str, Callable[[], Awaitable[list[Fi
         "fleet": lambda: fleet_load.measure(fleet),
         "rcd": lambda: rcd_trip.measure(50 if quick else 200),
         "locallist": local_list.measure,
+        "pilot": lambda: pilot.measure(50 if quick else 200, window=5.0 if quick else 20.0),
+        "schedule": lambda: schedule.measure(200 if quick else 1000),
         "flood": lambda: flood.measure(
             20_000 if quick else 100_000, trials=100, redial_window=30.0 if quick else 60.0
         ),

@@ -23,6 +23,7 @@ from ocpp.v16.enums import MessageTrigger
 from cp_pi import __version__
 from cp_pi.bench.server import BenchServer, ExtraCommand
 from cp_pi.config import ConfigError, Settings, check_runnable
+from cp_pi.core.schedule import Supply
 from cp_pi.errors import UserError
 from cp_pi.hardware.factory import make_pin_factory
 from cp_pi.hardware.parts import build_hardware
@@ -123,7 +124,9 @@ def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
         check_runnable(settings, mock_pins=isinstance(factory, MockFactory))
     except ConfigError as error:
         raise StationError(f"config error: {error}") from None
-    built = build_hardware(settings.connectors, settings.rig, pin_factory=factory, loop=loop)
+    built = build_hardware(
+        settings.connectors, settings.rig, pin_factory=factory, loop=loop, adc=settings.adc
+    )
     connectors: list[Connector] = []
     holder: list[Charger] = []
 
@@ -144,6 +147,7 @@ def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
             key.get_secret_value() if (key := settings.security.authorization_key) else None
         ),
         clock=clock,
+        supply=Supply(voltage=settings.supply.voltage, phases=settings.supply.phases),
     )
     holder.append(charger)
     charger.recover()
@@ -296,6 +300,7 @@ async def running_station(
         station.charger.reservations.start()  # their expiry timers
         if station.firmware is not None:
             station.firmware.start()  # a new version on trial: its time to reach the CSMS
+        station.charger.smart_charging.follow()  # the limits of the installed profiles
         station.link_task = asyncio.create_task(station.link.run(), name="link")
         station._tasks.append(station.link_task)
         store_watch = watch_file(station.store, station.charger.refresh)

@@ -80,6 +80,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             expiry_date TEXT NOT NULL
         )""",
     ),
+    # Smart Charging: the installed charging profiles, as their OCPP payloads.
+    (
+        """CREATE TABLE charging_profile (
+            id INTEGER PRIMARY KEY,
+            connector_id INTEGER NOT NULL,
+            payload TEXT NOT NULL
+        )""",
+    ),
 )
 
 
@@ -503,6 +511,32 @@ class Store:
             " last_meter_wh FROM open_transaction ORDER BY rowid"
         )
         return [TransactionRecord(*row) for row in rows]
+
+    # -- charging profiles (Smart Charging) --------------------------------------------------
+
+    def charging_profiles(self) -> list[tuple[int, dict[str, Any]]]:
+        """(connector id, payload) of every installed charging profile, in id order."""
+        rows = self._db.execute(
+            "SELECT connector_id, payload FROM charging_profile ORDER BY id"
+        ).fetchall()
+        return [(connector_id, json.loads(payload)) for connector_id, payload in rows]
+
+    @_write
+    def replace_charging_profiles(
+        self, removed: list[int], added: list[tuple[int, int, dict[str, Any]]]
+    ) -> None:
+        """Remove the profiles ``removed`` (ids) and install ``added`` (id, connector, payload),
+        in one store transaction: a power cut leaves the old set or the new one."""
+        with self.atomic():
+            self._db.executemany(
+                "DELETE FROM charging_profile WHERE id = ?", [(id,) for id in removed]
+            )
+            self._db.executemany(
+                "INSERT INTO charging_profile (id, connector_id, payload) VALUES (?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET connector_id = excluded.connector_id,"
+                " payload = excluded.payload",
+                [(id, connector, json.dumps(payload)) for id, connector, payload in added],
+            )
 
 
 def _set_up(db: sqlite3.Connection, path: Path, *, durable: bool = True) -> None:

@@ -333,6 +333,7 @@ def test_a_pin_used_by_two_connectors_names_both(charger: Charger) -> None:
         [[connectors]]
         [[connectors]]
         proximity_pin = 17
+        pilot = "none"
         [connectors.lock]
         lock_pin = 6
         unlock_pin = 12
@@ -529,6 +530,7 @@ def test_check_config_prints_the_pin_map_with_header_pins(tmp_path: Path) -> Non
         "lock feedback GPIO5 / pin 29 input low = engaged",
         "contactor GPIO24 / pin 18 output high = closed",
         "contactor aux contact GPIO25 / pin 22 input low = closed",
+        "control pilot (1 kHz PWM) GPIO18 / pin 12 output high = +12 V, low = -12 V",
     ]
 
 
@@ -546,6 +548,7 @@ def test_a_connector_meter_is_simulated_on_mock_pins_and_none_on_real_ones(
         lock.kind = "none"
         contactor = { pin = 16, feedback_pin = 19 }
         meter = { kind = "none", poll_interval = 0.5 }
+        pilot = "none"
         """
     )
     first, second = charger.load().connectors

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cp_pi.store import Store, StoreError, TransactionRecord, watch_file
+from cp_pi.store import MIGRATIONS, Store, StoreError, TransactionRecord, watch_file
 
 
 @pytest.fixture
@@ -461,3 +461,59 @@ except OSError as error:
 
     assert f"{data_dir} is on a read-only filesystem" in out
     assert "run lock: Read-only file system" in out
+
+
+# -- charging profiles ---------------------------------------------------------------------
+
+
+def test_a_file_from_before_smart_charging_keeps_its_data_and_gains_profiles(
+    data_dir: Path,
+) -> None:
+    """A store written by a release without charging profiles (schema version 1) opens with its
+    queue and settings intact, and takes profiles from then on."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    old = sqlite3.connect(data_dir / "cp-pi.sqlite3", isolation_level=None)
+    for statement in MIGRATIONS[0]:
+        old.execute(statement)
+    old.execute("PRAGMA user_version = 1")
+    old.execute("INSERT INTO setting VALUES ('ocpp', 'HeartbeatInterval', '60')")
+    old.close()
+
+    store = Store.open(data_dir)
+    try:
+        assert store.settings("ocpp") == {"HeartbeatInterval": "60"}
+        assert store.charging_profiles() == []
+        store.replace_charging_profiles([], [(7, 0, {"charging_profile_id": 7})])
+    finally:
+        store.close()
+    store = Store.open(data_dir)
+    try:
+        assert store.charging_profiles() == [(0, {"charging_profile_id": 7})]
+    finally:
+        store.close()
+
+
+def test_replacing_charging_profiles_is_one_write(store: Store) -> None:
+    store.replace_charging_profiles([], [(1, 0, {"a": 1}), (2, 1, {"b": 2})])
+    store.replace_charging_profiles([1], [(2, 1, {"b": 3}), (3, 1, {"c": 4})])
+    assert store.charging_profiles() == [(1, {"b": 3}), (1, {"c": 4})]
+    with pytest.raises(BoomError):
+        fail_after(store, lambda: store.replace_charging_profiles([2, 3], []))
+    assert store.charging_profiles() == [(1, {"b": 3}), (1, {"c": 4})]
+
+
+def test_charging_profiles_survive_a_crash_without_close(data_dir: Path) -> None:
+    crash = (
+        "import os, sys, pathlib\n"
+        "from cp_pi.store import Store\n"
+        "store = Store.open(pathlib.Path(sys.argv[1]))\n"
+        "store.replace_charging_profiles([], [(4, 0, {'charging_profile_id': 4})])\n"
+        "os._exit(1)\n"
+    )
+    subprocess.run([sys.executable, "-c", crash, str(data_dir)], check=False)
+
+    store = Store.open(data_dir)
+    try:
+        assert store.charging_profiles() == [(0, {"charging_profile_id": 4})]
+    finally:
+        store.close()

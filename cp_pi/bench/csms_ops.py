@@ -216,6 +216,77 @@ def _location(command: Command) -> str:
     return location
 
 
+def sample_profile(now: datetime) -> Payload:
+    """A TxDefaultProfile for every connector, from this hour on for a day: 16 A, 8 A for the
+    evening peak (17:00 to 20:00 UTC), 32 A overnight. The bench's "sample profile" button."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    periods: list[Payload] = []
+    for k in range(24):
+        of_day = (hour.hour + k) % 24
+        limit = 8.0 if 17 <= of_day < 20 else 32.0 if of_day >= 23 or of_day < 6 else 16.0
+        if not periods or periods[-1]["limit"] != limit:
+            periods.append({"startPeriod": k * 3600, "limit": limit})
+    return {
+        "chargingProfileId": 900,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "startSchedule": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "duration": 86400,
+            "chargingSchedulePeriod": periods,
+        },
+    }
+
+
+async def _set_charging_profile(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    connector = _integer(command, "connector")
+    profile = command.get("profile", "sample")
+    if profile == "sample":
+        profile = sample_profile(datetime.now(UTC))
+    if not isinstance(profile, dict):
+        raise BenchError('profile must be a csChargingProfiles object or "sample"')
+    answer = await csms.set_charging_profile(cp_id, connector, profile, timeout=timeout)
+    return {"connector": connector, "profile": profile}, answer
+
+
+async def _clear_charging_profile(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    criteria: Payload = {
+        name: _integer(command, name)
+        for name in ("id", "connector", "stack_level")
+        if name in command
+    }
+    purpose = command.get("purpose")
+    if purpose not in (None, "ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"):
+        raise BenchError(f"purpose must be a charging profile purpose, not {purpose!r}")
+    answer = await csms.clear_charging_profile(
+        cp_id,
+        id=criteria.get("id"),
+        connector_id=criteria.get("connector"),
+        purpose=purpose,
+        stack_level=criteria.get("stack_level"),
+        timeout=timeout,
+    )
+    return {**criteria, "purpose": purpose}, answer
+
+
+async def _get_composite_schedule(
+    csms: CentralSystem, cp_id: str, command: Command, timeout: float
+) -> tuple[Payload, Payload]:
+    connector = _integer(command, "connector")
+    duration = _integer(command, "duration") if "duration" in command else 86400
+    unit = command.get("unit", "A")
+    if unit not in ("A", "W"):
+        raise BenchError(f"unit must be A or W, not {unit!r}")
+    answer = await csms.get_composite_schedule(cp_id, connector, duration, unit, timeout=timeout)
+    return {"connector": connector, "duration": duration, "unit": unit}, answer
+
+
 _ACTIONS: dict[str, _Action] = {
     "unlock": _unlock,
     "remote_start": _remote_start,
@@ -228,6 +299,9 @@ _ACTIONS: dict[str, _Action] = {
     "cancel_reservation": _cancel_reservation,
     "update_firmware": _update_firmware,
     "get_diagnostics": _get_diagnostics,
+    "set_charging_profile": _set_charging_profile,
+    "clear_charging_profile": _clear_charging_profile,
+    "get_composite_schedule": _get_composite_schedule,
 }
 
 

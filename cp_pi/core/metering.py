@@ -13,6 +13,8 @@ from typing import Any
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
+#: The current the charge point offers the vehicle on the control pilot.
+CURRENT_OFFERED = "Current.Offered"
 
 #: What a StopTransaction may carry between its Transaction.Begin and Transaction.End values.
 #: The newest are kept: a long charge at a short interval must not grow the frame (or memory)

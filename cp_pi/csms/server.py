@@ -237,9 +237,17 @@ class CentralSystem:
         return await self._command(cp_id, call.UnlockConnector(connector_id=connector_id), timeout)
 
     async def remote_start(
-        self, cp_id: str, id_tag: str, connector_id: int | None = None, *, timeout: float = 10
+        self,
+        cp_id: str,
+        id_tag: str,
+        connector_id: int | None = None,
+        *,
+        charging_profile: Payload | None = None,
+        timeout: float = 10,
     ) -> Payload:
-        request = call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id)
+        request = call.RemoteStartTransaction(
+            id_tag=id_tag, connector_id=connector_id, charging_profile=charging_profile
+        )
         return await self._command(cp_id, request, timeout)
 
     async def remote_stop(self, cp_id: str, transaction_id: int, *, timeout: float = 10) -> Payload:
@@ -385,6 +393,46 @@ class CentralSystem:
             retry_interval=retry_interval,
             start_time=start_time,
             stop_time=stop_time,
+        )
+        return await self._command(cp_id, request, timeout)
+
+    # Smart Charging: profiles are given as OCPP payloads (camelCase), as a CSMS sends them.
+
+    async def set_charging_profile(
+        self, cp_id: str, connector_id: int, profile: Payload, *, timeout: float = 10
+    ) -> Payload:
+        request = call.SetChargingProfile(connector_id=connector_id, cs_charging_profiles=profile)
+        return await self._command(cp_id, request, timeout)
+
+    async def clear_charging_profile(
+        self,
+        cp_id: str,
+        *,
+        id: int | None = None,
+        connector_id: int | None = None,
+        purpose: str | None = None,
+        stack_level: int | None = None,
+        timeout: float = 10,
+    ) -> Payload:
+        request = call.ClearChargingProfile(
+            id=id,
+            connector_id=connector_id,
+            charging_profile_purpose=purpose,
+            stack_level=stack_level,
+        )
+        return await self._command(cp_id, request, timeout)
+
+    async def get_composite_schedule(
+        self,
+        cp_id: str,
+        connector_id: int,
+        duration: int,
+        unit: Literal["A", "W"] | None = None,
+        *,
+        timeout: float = 10,
+    ) -> Payload:
+        request = call.GetCompositeSchedule(
+            connector_id=connector_id, duration=duration, charging_rate_unit=unit
         )
         return await self._command(cp_id, request, timeout)
 

@@ -20,7 +20,9 @@ from typing import Any
 from ocpp.v16.enums import ConfigurationKey as K
 from ocpp.v16.enums import Reason
 
+from cp_pi.core.pilot import offered_current
 from cp_pi.core.reading import ConnectorReading, LockPosition
+from cp_pi.core.schedule import Supply, date_time
 from cp_pi.core.status import ErrorCode, Status, charge_point_status, status_info
 from cp_pi.station.auth_cache import AuthorizationCache
 from cp_pi.station.clock import Clock
@@ -32,6 +34,7 @@ from cp_pi.station.metering import Metering
 from cp_pi.station.outbox import Outbox, RetryPolicy
 from cp_pi.station.requests import Availability, CsmsRequests
 from cp_pi.station.reservations import ReservationRequests, Reservations
+from cp_pi.station.smart_charging import SmartCharging
 from cp_pi.station.transactions import Transactions
 from cp_pi.store import Store
 from cp_pi.tasks import cancel_and_wait
@@ -51,6 +54,7 @@ class Charger:
         boot_info: dict[str, str],
         authorization_key: str | None = None,
         clock: Clock | None = None,
+        supply: Supply | None = None,
     ) -> None:
         self.id = charge_point_id
         #: Every timestamp the charge point sends comes from here.
@@ -64,11 +68,12 @@ class Charger:
             number_of_connectors=len(self.connectors),
             has_lock=any(c.hardware.has_lock for c in self.connectors.values()),
             # The measurand lists apply to every connector: only what all their meters measure.
-            measurands=frozenset.intersection(*(c.meter.measurands for c in connectors_list)),
+            measurands=frozenset.intersection(*(c.measurands for c in connectors_list)),
             authorization_key=authorization_key,
         )
         for connector in connectors_list:
             connector.meter.on_health(lambda ok: self.refresh())  # PowerMeterFailure, and back
+            connector.on_change = self.refresh  # a new charging-profile limit
         self.authorization_cache = AuthorizationCache(store)
         self.outbox = Outbox(
             store,
@@ -86,6 +91,7 @@ class Charger:
         for connector in self.connectors.values():
             connector.operative = availability.get(str(connector.id), "Operative") == "Operative"
             connector.cable_seen = connector.hardware.cable_present
+            connector.ev_seen = connector.hardware.ev_connected
         #: Set once BootNotification was accepted since the process (or a reset) started.
         self.registered = False
         self.csms_connected = False
@@ -126,6 +132,25 @@ class Charger:
             spawn=self._spawn,
         )
         self.outbox.on_answer = self._transactions.on_answer
+        #: Charging profiles and the limit each connector follows (Smart Charging).
+        self.smart_charging = SmartCharging(
+            store=store,
+            configuration=self.configuration,
+            connectors=self.connectors,
+            clock=self.clock,
+            supply=supply or Supply(),
+            # The connector offers min(cable, max_current, this limit) on the pilot at once.
+            on_limit=lambda connector, limit: connector.apply_limit(
+                None if limit is None else limit.amps,
+                "" if limit is None else limit.source.value,
+            ),
+            ceiling=lambda connector: (
+                offered_current(
+                    max_current=connector.hardware.max_current,
+                    cable_a=connector.hardware.cable_rating_a,
+                ).amps
+            ),
+        )
         #: The handlers of the central system's requests, one ``@on`` method each.
         self.requests = CsmsRequests(
             connectors=self.connectors,
@@ -141,6 +166,7 @@ class Charger:
             refresh=self.refresh,
             reboot=self.reboot_requested.set,
             spawn=self._spawn,
+            smart_charging=self.smart_charging,
         )
         self._healing = LockHealing(refresh=self.refresh, spawn=self._spawn)
         #: Every object whose ``@on`` methods answer the central system: :attr:`requests`, the
@@ -149,9 +175,12 @@ class Charger:
             self.requests,
             LocalListRequests(self.local_list, self.configuration, changed=self.refresh),
             ReservationRequests(self.reservations),
+            self.smart_charging,
         ]
         #: Called each time a BootNotification is accepted.
         self.boot_hooks: list[Callable[[], None]] = []
+        #: Set by :meth:`close`: outputs stay off, nothing drives the pilot again.
+        self._closing = False
 
     @property
     def operative(self) -> bool:
@@ -178,6 +207,8 @@ class Charger:
     def refresh(self) -> None:
         """Report every status that changed, then tell the listeners."""
         self.reservations.look_at()  # a Faulted or Unavailable connector ends its reservation
+        # A transaction that started takes its charging profile before the pilot is driven.
+        self.smart_charging.look_at_transactions()
         for each in self.connectors.values():
             self._log_reading(each)
             if each.hardware.tripped is not None:
@@ -185,6 +216,7 @@ class Charger:
                 # (every sequence ends with a refresh), so no trip goes without its stop.
                 self._act_on_trip(each)
             self._healing.look_at(each)
+            self._follow_pilot(each)
         if self.registered and self.csms_connected:
             for connector_id in (0, *self.connectors):
                 connector = self.connectors.get(connector_id)
@@ -197,6 +229,16 @@ class Charger:
                     self.send_status(connector_id, current)
         for listener in list(self._listeners):
             listener()
+
+    def _follow_pilot(self, connector: Connector) -> None:
+        """The pilot shows the connector's state, and a vehicle that asks again is given energy
+        (the contactor itself opens in the pilot's sampler, see the hardware)."""
+        if self._closing:
+            return
+        connector.drive_pilot()
+        if connector.should_energise():
+            connector.energising = True
+            self._spawn(self._transactions.energise(connector))
 
     @staticmethod
     def _log_reading(connector: Connector) -> None:
@@ -229,7 +271,7 @@ class Charger:
             connector = self.connectors[connector_id]
             reading = connector.hardware.reading()
             if reading is not ConnectorReading.GOOD_CONNECTION:
-                payload["info"] = reading.value
+                payload["info"] = connector.hardware.fault_info() or reading.value
             elif info := status_info(connector.facts()):
                 payload["info"] = info
         self.outbox.send("StatusNotification", payload)
@@ -278,8 +320,22 @@ class Charger:
                 connector.finishing = False
                 connector.ended_for = None
                 self._on_cable_removed(connector)
+        self._check_ev_side(connector)
         self._check_safety(connector)
         self.refresh()
+
+    def _check_ev_side(self, connector: Connector) -> None:
+        """The pilot reads A while the cable is still in the socket: the cable was pulled out
+        at the vehicle. The transaction follows StopTransactionOnEVSideDisconnect as for a
+        cable pulled out of the socket (TC_005)."""
+        hardware = connector.hardware
+        connected = hardware.ev_connected
+        if connected == connector.ev_seen:
+            return
+        connector.ev_seen = connected
+        if hardware.has_pilot and not connected and hardware.cable_present:
+            log.info("connector %d: vehicle disconnected at its side", connector.id)
+            self._on_cable_removed(connector)
 
     def _check_safety(self, connector: Connector) -> None:
         """The hardware stopped energy on its own when the lock chain could no longer be trusted
@@ -366,6 +422,19 @@ class Charger:
             "store_degraded": self.store.degraded,
             "local_list_version": self.local_list.version(),
             "connectors": [c.state() for c in self.connectors.values()],
+            "charging_limits": [
+                {
+                    "connector": cid,
+                    "limit_a": None if limit is None else round(limit.amps, 1),
+                    "source": None if limit is None else limit.source.value,
+                    "next_change": (
+                        None
+                        if (change := self.smart_charging.next_changes.get(cid)) is None
+                        else date_time(change)
+                    ),
+                }
+                for cid, limit in sorted(self.smart_charging.limits.items())
+            ],
         }
 
     # -- housekeeping --------------------------------------------------------------------------
@@ -382,6 +451,7 @@ class Charger:
 
     async def close(self) -> None:
         """Stop background work and put every output in its safe state (contactor open)."""
+        self._closing = True
         tasks = list(self._tasks)
         self.reservations.close()
         for connector in self.connectors.values():
@@ -389,5 +459,6 @@ class Charger:
             connector.hardware.outputs_off()
             if connector.transaction is not None:
                 tasks.extend(connector.transaction.watchers)
+        self.smart_charging.close()
         await self.metering.close()
         await cancel_and_wait(tasks)

@@ -35,8 +35,20 @@ MEASURANDS_MAX_LENGTH = 10
 #: OCPP 1.6 defines six feature profiles; a list of them can be no longer.
 PROFILES_MAX_LENGTH = 6
 SUPPORTED_FEATURE_PROFILES = ",".join(
-    ("Core", "RemoteTrigger", "LocalAuthListManagement", "Reservation", "FirmwareManagement")
+    (
+        "Core",
+        "RemoteTrigger",
+        "LocalAuthListManagement",
+        "Reservation",
+        "FirmwareManagement",
+        "SmartCharging",
+    )
 )
+
+#: Smart Charging bounds: a day of half-hour periods, a few profiles per purpose and connector.
+CHARGE_PROFILE_MAX_STACK_LEVEL = 8
+CHARGING_SCHEDULE_MAX_PERIODS = 48
+MAX_CHARGING_PROFILES_INSTALLED = 16
 
 _PHASE_ROTATIONS = frozenset({"NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"})
 _PHASE_ROTATION_ITEM = re.compile(r"([0-9]+)\.([A-Za-z]+)")
@@ -67,6 +79,8 @@ class _Kind(Enum):
     PROFILES = "feature profile list"
     #: Write-only: GetConfiguration never shows it (the AuthorizationKey).
     SECRET = "secret"
+    #: ChargingScheduleAllowedChargingRateUnit's list (read-only).
+    RATE_UNITS = "rate unit list"
 
 
 _LISTS = frozenset({_Kind.MEASURANDS, _Kind.PHASE_ROTATION, _Kind.PROFILES})
@@ -139,6 +153,13 @@ def _keys(
         K.reserve_connector_zero_supported: ro(boolean, "true"),
         # Security Whitepaper: the Basic auth password; never reported, never logged.
         K.authorization_key: rw(_Kind.SECRET, ""),
+        # Smart Charging (section 9.4): the bounds this charge point keeps to, so read-only.
+        K.charge_profile_max_stack_level: ro(integer, str(CHARGE_PROFILE_MAX_STACK_LEVEL)),
+        K.charging_schedule_allowed_charging_rate_unit: ro(_Kind.RATE_UNITS, "Current,Power"),
+        K.charging_schedule_max_periods: ro(integer, str(CHARGING_SCHEDULE_MAX_PERIODS)),
+        # One contactor switches all phases together: no switching to one phase mid-charge.
+        K.connector_switch_3to1_phase_supported: ro(boolean, "false"),
+        K.max_charging_profiles_installed: ro(integer, str(MAX_CHARGING_PROFILES_INSTALLED)),
     }
     # Plain str names, as they arrive in requests and come back from the store.
     return {str(name): key for name, key in table.items()}

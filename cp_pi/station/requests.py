@@ -42,6 +42,7 @@ from cp_pi.station.configuration import ConfigurationKeys
 from cp_pi.station.connector import Connector
 from cp_pi.station.metering import Metering
 from cp_pi.station.outbox import CallError, Outbox
+from cp_pi.station.smart_charging import SmartCharging
 from cp_pi.station.transactions import Spawn, Transactions, durably
 from cp_pi.store import Store
 
@@ -76,7 +77,9 @@ class CsmsRequests:
         refresh: Callable[[], None],
         reboot: Callable[[], None],
         spawn: Spawn,
+        smart_charging: SmartCharging,
     ) -> None:
+        self._smart_charging = smart_charging
         self._connectors = connectors
         self._availability = availability
         self._configuration = configuration
@@ -147,10 +150,18 @@ class CsmsRequests:
 
     @on(Action.remote_start_transaction)
     def remote_start(
-        self, id_tag: str, connector_id: int | None = None, **_: Any
+        self,
+        id_tag: str,
+        connector_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
+        **_: Any,
     ) -> call_result.RemoteStartTransaction:
         connector = self._connector_for_remote_start(connector_id, id_tag)
         if connector is None:
+            return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.rejected)
+        if charging_profile is not None and not self._smart_charging.accept_remote_start_profile(
+            connector, id_tag, charging_profile
+        ):
             return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.rejected)
         check = self._configuration.get_bool(K.authorize_remote_tx_requests)
         self._spawn(self._transactions.authorize_and_start(connector, id_tag, check=check))

@@ -123,7 +123,12 @@ async def _check(
                 rig.set_fault(number, rig_fault)
 
     built = build_hardware(
-        settings.connectors, settings.rig, pin_factory=factory, loop=loop, prepare=stand_in
+        settings.connectors,
+        settings.rig,
+        pin_factory=factory,
+        loop=loop,
+        prepare=stand_in,
+        adc=settings.adc,
     )
     hardware = built.connectors
     try:

@@ -248,3 +248,39 @@ async def test_an_absent_charge_point_is_named(csms: CentralSystem, op: ExtraCom
         await op({"op": "csms", "action": "unlock", "connector": 1})
     assert refused.value.details == {"action": "unlock", "reason": "disconnected"}
     assert SMALL_CP_ID in str(refused.value)
+
+
+# -- smart charging from the bench ----------------------------------------------------------------
+
+
+async def test_sample_profile_limits_the_connector_and_shapes_the_schedule(
+    client: BenchClient,
+) -> None:
+    ack = await csms(client, "set_charging_profile", connector=1, profile="sample")
+    assert ack["answer"] == {"status": "Accepted"}
+    assert ack["profile"]["chargingProfilePurpose"] == "TxDefaultProfile"
+    state = await client.state_where(
+        lambda s: any(each["limit_a"] is not None for each in s.get("charging_limits", []))
+    )
+    (limit,) = state["charging_limits"]
+    assert limit["source"] == "TxDefaultProfile"
+    assert limit["limit_a"] in (8.0, 16.0, 32.0)
+    ack = await csms(client, "get_composite_schedule", connector=1, duration=86400)
+    schedule = ack["answer"]["chargingSchedule"]
+    sample = schedule["chargingSchedulePeriod"]
+    assert sample[0]["startPeriod"] == 0
+    assert {p["limit"] for p in sample} <= {8.0, 16.0, 32.0}
+    assert len(sample) >= 3  # the evening peak and the night within any 24 hours
+
+    cleared = await csms(client, "clear_charging_profile")
+    assert cleared["answer"] == {"status": "Accepted"}
+    await client.state_where(lambda s: s["charging_limits"][0]["limit_a"] is None)
+
+
+async def test_smart_charging_commands_check_their_arguments(client: BenchClient) -> None:
+    reply = await csms(client, "get_composite_schedule", connector=1, unit="kW")
+    assert reply["type"] == "error"
+    assert "unit must be A or W" in reply["message"]
+    reply = await csms(client, "clear_charging_profile", purpose="Cheap")
+    assert reply["type"] == "error"
+    assert "purpose must be" in reply["message"]

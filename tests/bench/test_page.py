@@ -254,3 +254,23 @@ async def test_a_reservation_and_a_local_list_from_the_page(page: Page) -> None:
     await lists.get_by_role("button", name="Cancel reservation").click()
     await expect(c1.status).to_have_text("Available")
     await expect(page.locator("#reservations")).to_have_text("none")
+
+
+async def test_smart_charging_shows_the_limit_and_the_days_schedule(page: Page) -> None:
+    c1 = ConnectorPanel(page)
+    await expect(c1.status).to_have_text("Available")
+    section = page.get_by_role("region", name="Smart charging")
+    await expect(section.locator("#smart-limit")).to_have_text("none")
+    # Without a profile the schedule is the connector's maximum all day: one flat step.
+    await expect(section.locator("#smart-chart path")).to_have_count(1)
+
+    await section.get_by_role("button", name="Send sample profile").click()
+    await expect(section.locator("#smart-answer")).to_have_text("Accepted")
+    await expect(section.locator("#smart-limit")).to_have_text(
+        re.compile(r"^(8|16|32) A \(TxDefaultProfile\)$")
+    )
+    # The sample's evening peak and night: the chart's step line turns more than once a day.
+    await expect(section.locator("#smart-chart path")).to_have_attribute(
+        "d", re.compile(r"(L[^L]+){5,}")
+    )
+    await screenshot(page, "bench-smart-charging.png")

@@ -67,6 +67,12 @@ async def test_the_state_arrives_first_on_connect(url: str) -> None:
         "reservation": None,
         "fault": "none",
         "rcd": None,  # no residual-current monitor configured
+        "pilot_state": "A",  # no vehicle
+        "pilot_duty": None,  # no wave: steady +12 V
+        "current_offered_a": 0.0,
+        "cable_rating_a": None,  # no plug
+        "limit_source": "config",  # max_current, 32 A
+        "vehicle": "A",
     }
 
 

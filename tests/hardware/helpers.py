@@ -7,7 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cp_pi.config import ConnectorConfig, ContactorConfig, LockConfig, LockKind, RigConfig
+from cp_pi.config import (
+    ConnectorConfig,
+    ContactorConfig,
+    LockConfig,
+    LockKind,
+    PilotConfig,
+    PpConfig,
+    RigConfig,
+)
 from cp_pi.hardware.connector import ConnectorHardware
 from cp_pi.hardware.rig import BenchRig
 
@@ -19,7 +27,7 @@ TRAVEL = 0.02
 CONFIRM_TIMEOUT = 0.2
 #: 1 kWh per second: energy is visible after a few milliseconds.
 POWER_W = 3_600_000.0
-RIG = RigConfig(power_w=POWER_W, lock_travel_time=TRAVEL, contactor_delay=0.01)
+RIG = RigConfig(power_w=POWER_W, lock_travel_time=TRAVEL, contactor_delay=0.01, ev_delay=0.02)
 
 
 @dataclass(frozen=True)
@@ -30,11 +38,18 @@ class Pins:
     feedback: int
     contactor: int
     aux: int
+    pilot: int
+    #: The first of its three ADC channels: CP high, CP low, PP.
+    channels: int
 
 
 #: The default pin map.
-FIRST = Pins(proximity=17, lock=22, unlock=23, feedback=27, contactor=24, aux=25)
-SECOND = Pins(proximity=5, lock=6, unlock=12, feedback=13, contactor=16, aux=19)
+FIRST = Pins(
+    proximity=17, lock=22, unlock=23, feedback=27, contactor=24, aux=25, pilot=18, channels=0
+)
+SECOND = Pins(
+    proximity=5, lock=6, unlock=12, feedback=13, contactor=16, aux=19, pilot=20, channels=3
+)
 
 
 def connector(
@@ -43,9 +58,11 @@ def connector(
     pins: Pins = FIRST,
     push_push: bool = False,
     aux: bool = True,
+    pilot: bool = False,
     **lock: Any,
 ) -> ConnectorConfig:
-    """A connector on ``pins`` with a fast lock of ``kind``; ``lock`` overrides its fields."""
+    """A connector on ``pins`` with a fast lock of ``kind`` and, with ``pilot``, a
+    control pilot and PP; ``lock`` overrides the lock's fields."""
     has_lock = kind is not LockKind.NONE
     lock_config = LockConfig(
         kind=kind,
@@ -62,6 +79,20 @@ def connector(
             feedback_pin=pins.aux if aux else None,
             confirm_timeout=CONFIRM_TIMEOUT,
         ),
+        pilot=(
+            PilotConfig(
+                pwm_pin=pins.pilot,
+                high_channel=pins.channels,
+                low_channel=pins.channels + 1,
+                sample_idle=0.02,
+                sample_active=0.002,
+                debounce=2,
+                ev_wait=0.5,
+            )
+            if pilot
+            else None
+        ),
+        pp=PpConfig(channel=pins.channels + 2),
     )
 
 

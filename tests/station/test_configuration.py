@@ -54,6 +54,15 @@ LOCAL_LIST_AND_RESERVATION_KEYS_READONLY = {
     "ReserveConnectorZeroSupported": True,
 }
 
+#: OCPP 1.6 section 9.4, the Smart Charging keys: bounds of this charge point, read-only.
+SMART_CHARGING_KEYS = {
+    "ChargeProfileMaxStackLevel": "8",
+    "ChargingScheduleAllowedChargingRateUnit": "Current,Power",
+    "ChargingScheduleMaxPeriods": "48",
+    "ConnectorSwitch3to1PhaseSupported": "false",
+    "MaxChargingProfilesInstalled": "16",
+}
+
 DEFAULTS = {
     "HeartbeatInterval": "300",
     "MeterValueSampleInterval": "60",
@@ -77,7 +86,7 @@ DEFAULTS = {
     "UnlockConnectorOnEVSideDisconnect": "true",
     "GetConfigurationMaxKeys": "50",
     "SupportedFeatureProfiles": (
-        "Core,RemoteTrigger,LocalAuthListManagement,Reservation,FirmwareManagement"
+        "Core,RemoteTrigger,LocalAuthListManagement,Reservation,FirmwareManagement,SmartCharging"
     ),
 }
 
@@ -128,7 +137,7 @@ def test_all_keys_are_reported_when_none_are_named(store: Store, asked: list[str
     known, unknown = keys(store).get(asked)
     assert {k.key for k in known} == set(CORE_KEYS_READONLY) | set(
         LOCAL_LIST_AND_RESERVATION_KEYS_READONLY
-    )
+    ) | set(SMART_CHARGING_KEYS)
     assert unknown == []
 
 
@@ -307,3 +316,12 @@ def test_reading_a_key_as_the_wrong_type_is_an_error(store: Store) -> None:
         configuration.get_int(K.local_pre_authorize)
     with pytest.raises(KeyError):
         configuration.get_bool("NoSuchKey")
+
+
+@pytest.mark.parametrize(("key", "value"), SMART_CHARGING_KEYS.items())
+def test_smart_charging_keys_are_reported_read_only_and_refuse_changes(
+    store: Store, key: str, value: str
+) -> None:
+    configuration = keys(store)
+    assert reported(configuration, key) == KeyValue(key, True, value)
+    assert configuration.change(key, "1") is ChangeResult.REJECTED

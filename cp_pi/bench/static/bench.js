@@ -22,6 +22,7 @@ const page = {
   nextRef: 1,
   attempt: 0,
   calls: new Map(), // OCPP unique id -> action, to name CALLRESULTs and CALLERRORs
+  scheduleAsked: false, // the smart charging chart asks once the central system can be used
 };
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -113,6 +114,7 @@ function showState(state) {
   $("#no-csms").hidden = state.csms_commands;
   for (const connector of state.connectors) showConnector(panelFor(connector.id), connector);
   showListsAndReservations(state);
+  showChargingLimit(state);
   updateButtons();
 }
 
@@ -250,6 +252,7 @@ function chargePointCommand(event) {
 }
 
 function showReply(reply) {
+  if (reply.action === "get_composite_schedule" && reply.answer) drawSchedule(reply.answer);
   const output = page.waiting.get(reply.ref);
   page.waiting.delete(reply.ref);
   if (!output) return;
@@ -332,6 +335,76 @@ function fileCommand(event) {
   const command = { op: "csms", action };
   if (location) command.location = location;
   send(command, $(`[data-answer="${action}"]`, button.parentElement));
+}
+
+// -- smart charging --------------------------------------------------------------------------
+
+const SCHEDULE_HOURS = 24;
+
+function showChargingLimit(state) {
+  const limit = (state.charging_limits || []).find((l) => l.connector === 1);
+  const text = limit && limit.limit_a !== null ? `${limit.limit_a} A (${limit.source})` : "none";
+  setText($("#smart-limit"), text);
+  const next = limit && limit.next_change ? new Date(limit.next_change).toLocaleString() : "none";
+  setText($("#smart-next"), next);
+  if (state.csms_commands && !page.scheduleAsked) {
+    page.scheduleAsked = true;
+    askSchedule();
+  }
+}
+
+function askSchedule() {
+  send({ op: "csms", action: "get_composite_schedule", connector: 1, duration: 86400 });
+}
+
+function smartChargingClicked(event) {
+  const button = event.target.closest("button[data-smart]");
+  if (!button) return;
+  const output = $("#smart-answer");
+  const what = button.dataset.smart;
+  if (what === "sample") {
+    send({ op: "csms", action: "set_charging_profile", connector: 1, profile: "sample" }, output);
+  } else if (what === "clear") {
+    send({ op: "csms", action: "clear_charging_profile" }, output);
+  } else {
+    send({ op: "csms", action: "get_composite_schedule", connector: 1, duration: 86400 }, output);
+    return;
+  }
+  setTimeout(askSchedule, 300); // the chart follows what the charge point now holds
+}
+
+// The composite schedule as a step chart: hours across, amps up.
+function drawSchedule(answer) {
+  const svg = $("#smart-chart");
+  const schedule = answer.chargingSchedule;
+  svg.replaceChildren();
+  if (!schedule) return;
+  const periods = schedule.chargingSchedulePeriod;
+  const seconds = SCHEDULE_HOURS * 3600;
+  const top = Math.max(...periods.map((p) => p.limit), 1);
+  const [left, right, upper, lower] = [36, 455, 10, 120];
+  const x = (s) => left + ((right - left) * Math.min(s, seconds)) / seconds;
+  const y = (a) => lower - ((lower - upper) * a) / top;
+  let path = "";
+  periods.forEach((p, i) => {
+    const end = i + 1 < periods.length ? periods[i + 1].startPeriod : seconds;
+    path += `${i ? "L" : "M"}${x(p.startPeriod)},${y(p.limit)} L${x(end)},${y(p.limit)} `;
+  });
+  const ns = "http://www.w3.org/2000/svg";
+  const add = (name, attributes, text) => {
+    const element = document.createElementNS(ns, name);
+    for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+    if (text !== undefined) element.textContent = text;
+    svg.append(element);
+  };
+  add("line", { x1: left, y1: lower, x2: right, y2: lower, stroke: "currentColor" });
+  add("line", { x1: left, y1: upper, x2: left, y2: lower, stroke: "currentColor" });
+  add("path", { d: path, fill: "none", stroke: "currentColor", "stroke-width": 2 });
+  add("text", { x: 2, y: y(top) + 4, "font-size": 10 }, `${top} ${schedule.chargingRateUnit}`);
+  add("text", { x: 2, y: lower + 4, "font-size": 10 }, "0");
+  for (const hour of [0, 6, 12, 18, 24]) {
+    add("text", { x: x(hour * 3600) - 8, y: lower + 16, "font-size": 10 }, `+${hour}h`);
+  }
 }
 
 // -- the OCPP log ----------------------------------------------------------------------------
@@ -439,6 +512,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#cp-csms-title").parentElement.addEventListener("click", chargePointCommand);
   $("#lists-title").parentElement.addEventListener("click", listCommand);
   $("#firmware-panel").addEventListener("click", fileCommand);
+  $("#smart-title").parentElement.addEventListener("click", smartChargingClicked);
   $("#log-filter").addEventListener("input", filterLog);
   $("#log-copy").addEventListener("click", copyLog);
   $("#log-clear").addEventListener("click", clearLog);
