@@ -206,6 +206,8 @@ class Charger:
 
     def refresh(self) -> None:
         """Report every status that changed, then tell the listeners."""
+        if self._closing:
+            return  # the hardware is closed: nothing to read, nothing left to report
         self.reservations.look_at()  # a Faulted or Unavailable connector ends its reservation
         # A transaction that started takes its charging profile before the pilot is driven.
         self.smart_charging.look_at_transactions()
