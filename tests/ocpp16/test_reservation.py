@@ -11,7 +11,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from cp_pi.app import Station
-from cp_pi.config import ConnectorConfig, ContactorConfig, LockConfig
+from cp_pi.config import ConnectorConfig, ContactorConfig, LockConfig, PilotConfig, PpConfig
 from cp_pi.csms.server import CentralSystem
 from cp_pi.hardware.rig import BenchRig, RigFault
 from tests.conftest import CP_ID, FAST_LOCK, StationFactory, rig_of
@@ -336,6 +336,8 @@ def two_connectors() -> list[ConnectorConfig]:
         proximity_pin=5,
         lock=LockConfig(**FAST_LOCK, lock_pin=6, unlock_pin=12, feedback_pin=19),
         contactor=ContactorConfig(pin=20, feedback_pin=21),
+        pilot=PilotConfig(pwm_pin=13, high_channel=3, low_channel=4),
+        pp=PpConfig(channel=5),
     )
     return [ConnectorConfig(lock=LockConfig(**FAST_LOCK)), second]
 
