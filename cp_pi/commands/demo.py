@@ -147,6 +147,19 @@ async def play(out: Any = sys.stdout) -> int:
                 value = sample.frame[3]["meterValue"][0]["sampledValue"][0]["value"]
                 story.say(f"  energy register: {value} Wh")
 
+            async def vehicle_pauses() -> None:
+                hardware = station.charger.connectors[1].hardware
+                start = mark()
+                rig.ev(1, "B")
+                story.say("  the vehicle stops asking for energy: control pilot B")
+                await story.status("SuspendedEV", after=start)
+                story.expect(not hardware.contactor_closed, "the contactor stayed closed in B")
+                start = mark()
+                rig.ev(1, "C")
+                story.say("  the vehicle asks again: control pilot C")
+                await story.status("Charging", after=start)
+                story.expect(hardware.contactor_closed, "the contactor did not close again in C")
+
             async def unlock_while_charging() -> None:
                 start = mark()
                 answer = await csms.unlock_connector(CP_ID, 1)
@@ -191,6 +204,11 @@ async def play(out: Any = sys.stdout) -> int:
             )
             await story.step("Charge: the meter counts energy", charge)
             await story.step(
+                "The vehicle pauses (pilot B): contactor opens, SuspendedEV; it resumes (C): "
+                "Charging",
+                vehicle_pauses,
+            )
+            await story.step(
                 "Unlock while charging: contactor opens, StopTransaction(UnlockCommand), "
                 "lock opens, Unlocked, Finishing",
                 unlock_while_charging,
@@ -200,7 +218,7 @@ async def play(out: Any = sys.stdout) -> int:
                 unlock_with_stuck_lock,
             )
             await story.step("Repair the lock, unlock, unplug: Available", repair_and_unplug)
-            steps = 8
+            steps = 9
             story.say(
                 f"\n{steps - story.failures} of {steps} steps behaved"
                 + ("" if story.failures else ": the unlock story is complete.")

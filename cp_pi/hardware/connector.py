@@ -297,9 +297,12 @@ class ConnectorHardware:
         and now when the wave stops under it."""
         if self._pilot is None:
             return
-        self._pilot.output.offer(amps)
-        self._pilot.look_now()
-        self.supervise()
+        output = self._pilot.output
+        before = (output.duty, output.pwm_on)
+        output.offer(amps)
+        if (output.duty, output.pwm_on) != before:
+            self._pilot.look_now()
+            self.supervise()
 
     def set_unavailable(self, unavailable: bool) -> None:
         """Drive the pilot to -12 V (state F) while the connector cannot be used."""

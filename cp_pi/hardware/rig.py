@@ -20,7 +20,13 @@ from enum import StrEnum
 from typing import Any
 
 from gpiozero.exc import PinError
-from gpiozero.pins.mock import MockFactory, MockPin, MockSPIDevice
+from gpiozero.pins.mock import (
+    MockFactory,
+    MockPin,
+    MockSPIClockPin,
+    MockSPIDevice,
+    MockSPISelectPin,
+)
 
 from cp_pi.config import (
     CONTACTOR,
@@ -141,6 +147,25 @@ class _WatchedPwmPin(MockPin):  # type: ignore[misc]  # gpiozero ships no type i
         return changed
 
 
+class _UnrecordedPin(MockPin):  # type: ignore[misc]  # gpiozero ships no type information
+    """A mock pin that keeps no history: an SPI line toggles some 50 times per ADC read, and a
+    ``MockPin`` remembers every change, which would grow without bound on a running bench."""
+
+    def _change_state(self, value: Any) -> bool:
+        if self.state == value:
+            return False
+        self._state = value
+        return True
+
+
+class _UnrecordedClockPin(_UnrecordedPin, MockSPIClockPin):  # type: ignore[misc]
+    pass
+
+
+class _UnrecordedSelectPin(_UnrecordedPin, MockSPISelectPin):  # type: ignore[misc]
+    pass
+
+
 class _SimulatedAdc(MockSPIDevice):  # type: ignore[misc]  # gpiozero ships no type information
     """The station's MCP3008/MCP3208 on SPI0, answering gpiozero's single-ended reads with the
     levels the rig's world sets in :attr:`channels` (fractions of the reference).
@@ -150,6 +175,11 @@ class _SimulatedAdc(MockSPIDevice):  # type: ignore[misc]  # gpiozero ships no t
     """
 
     def __init__(self, factory: MockFactory, chip: AdcChip) -> None:
+        # Claimed first, with no history; the device below takes these pins as they are.
+        factory.pin(SPI_PINS["adc.clock"], pin_class=_UnrecordedClockPin)
+        factory.pin(SPI_PINS["adc.select"], pin_class=_UnrecordedSelectPin)
+        factory.pin(SPI_PINS["adc.mosi"], pin_class=_UnrecordedPin)
+        factory.pin(SPI_PINS["adc.miso"], pin_class=_UnrecordedPin)
         super().__init__(
             SPI_PINS["adc.clock"],
             SPI_PINS["adc.mosi"],

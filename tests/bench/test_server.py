@@ -123,6 +123,22 @@ async def test_an_injected_fault_shows_and_clears(client: BenchClient) -> None:
     await client.connector_reaches(fault="none")
 
 
+async def test_the_vehicle_is_played_by_plug_ev_and_fault(client: BenchClient) -> None:
+    ack = await client.command(op="plug", connector=1, cable_rating=20)
+    assert ack == {"type": "ack", "op": "plug"}
+    await client.connector_reaches(vehicle="B", pilot_state="B", cable_rating_a=20)
+    assert await client.command(op="ev", connector=1, state="E") == {"type": "ack", "op": "ev"}
+    await client.connector_reaches(vehicle="E", pilot_state="E", status="Faulted")
+    await client.command(op="ev", connector=1, state="B")
+    await client.connector_reaches(pilot_state="B", status="Preparing")
+    await client.command(op="fault", connector=1, fault="diode_missing")
+    await client.connector_reaches(fault="diode_missing")
+    await client.command(op="plug", connector=1, cable_rating="bad")
+    await client.connector_reaches(status="Faulted", error_code="OtherError")
+    await client.command(op="unplug", connector=1)
+    await client.connector_reaches(vehicle="A", status="Available", cable_rating_a=None)
+
+
 async def test_a_ref_comes_back_with_the_answer(client: BenchClient) -> None:
     ack = await client.command(op="plug", connector=1, ref="plug-7")
     error = await client.command(op="plug", connector=9, ref={"n": 8})
@@ -145,6 +161,14 @@ async def test_a_ref_comes_back_with_the_answer(client: BenchClient) -> None:
         ),
         pytest.param(
             '{"op": "swipe", "connector": 1, "id_tag": ""}', "id_tag must be", id="empty-tag"
+        ),
+        pytest.param(
+            '{"op": "ev", "connector": 1, "state": "F"}', "unknown vehicle state 'F'", id="ev-f"
+        ),
+        pytest.param(
+            '{"op": "plug", "connector": 1, "cable_rating": 16}',
+            "unknown cable_rating 16",
+            id="cable-rating",
         ),
         pytest.param(
             '{"op": "swipe", "connector": 1, "id_tag": "' + "X" * 21 + '"}',
