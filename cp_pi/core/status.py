@@ -70,17 +70,23 @@ class ConnectorFacts:
     #: The energy meter answers with sane readings; when not, charging goes on (the meter's
     #: last good register still ends the transaction) and the status says PowerMeterFailure.
     meter_ok: bool = True
+    #: No energy without a meter (``meter.on_failure = "stop"``): a failed meter faults the
+    #: connector instead.
+    meter_required: bool = False
 
 
 def connector_status(facts: ConnectorFacts) -> tuple[Status, ErrorCode]:
     """OCPP 1.6 section 4.9, as a function of the facts.
 
-    A failed meter does not fault the connector: it charges on and says PowerMeterFailure.
+    A failed meter does not fault the connector unless the meter is required: it charges on and
+    says PowerMeterFailure.
     """
     error = error_code_of(facts.reading)
     if error is not ErrorCode.NO_ERROR:
         return Status.FAULTED, error
     if not facts.meter_ok:
+        if facts.meter_required:
+            return Status.FAULTED, ErrorCode.POWER_METER_FAILURE
         error = ErrorCode.POWER_METER_FAILURE
     if facts.transaction_running:
         if not facts.cable_present:

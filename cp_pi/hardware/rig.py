@@ -35,7 +35,7 @@ from cp_pi.config import (
     LockKind,
     RigConfig,
 )
-from cp_pi.core.metering import ENERGY_REGISTER, POWER, Reading
+from cp_pi.core.metering import CURRENT, ENERGY_REGISTER, POWER, VOLTAGE, Reading, per_phase
 from cp_pi.hardware.inputs import call_on_loop
 from cp_pi.hardware.meter import PolledMeter
 
@@ -52,6 +52,8 @@ class RigFault(StrEnum):
     FEEDBACK_UNREADABLE = "feedback_unreadable"
     #: Current leaks to earth: the residual-current monitor trips and stays tripped.
     RCD_TRIP = "rcd_trip"
+    #: The energy meter stops answering (its bus is cut); it answers again when healed.
+    METER_OFFLINE = "meter_offline"
 
 
 class UnreadablePin(MockPin):  # type: ignore[misc]  # gpiozero ships no type information
@@ -274,7 +276,10 @@ class _ResidualCurrent(_Simulator):
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         super().__init__(factory, rig, loop)
-        self._active = config.rcd.trip_active
+        module = config.rcd_module
+        if module is None:
+            raise ValueError("the rig plays a residual-current monitor only where one is wired")
+        self._active = module.trip_active
         self._leaking = False
         self._testing = False
         pins = config.pins
@@ -307,6 +312,25 @@ class _ResidualCurrent(_Simulator):
         self._show()
 
 
+class _MeterBus(_Simulator):
+    """The line to the connector's energy meter: silent while the ``meter_offline`` fault
+    lasts. The simulated meter hears each change at once."""
+
+    def __init__(
+        self, factory: MockFactory, rig: RigConfig, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        super().__init__(factory, rig, loop)
+        self.silent = False
+        self.on_change: list[Callable[[], None]] = []
+
+    def set_fault(self, fault: RigFault) -> None:
+        silent = fault is RigFault.METER_OFFLINE
+        if silent != self.silent:
+            self.silent = silent
+            for listener in list(self.on_change):
+                listener()
+
+
 class _Connector:
     """One connector's world: a simulator for each of its parts, attached by pin role."""
 
@@ -322,12 +346,13 @@ class _Connector:
         self.latch = _Latch(factory, config, rig, loop) if LOCK_FEEDBACK in config.pins else None
         self.contactor = _Contactor(factory, config, rig, loop)
         self.rcd = _ResidualCurrent(factory, config, rig, loop) if RCD_TRIP in config.pins else None
+        self.meter_bus = _MeterBus(factory, rig, loop)
 
     @property
     def parts(self) -> list[_Simulator]:
         latch: list[_Simulator] = [] if self.latch is None else [self.latch]
         rcd: list[_Simulator] = [] if self.rcd is None else [self.rcd]
-        return [self.cable, *latch, self.contactor, *rcd]
+        return [self.cable, *latch, self.contactor, *rcd, self.meter_bus]
 
     def set_fault(self, fault: RigFault) -> None:
         """One fault at a time: setting one (or ``none``) heals the others; the inputs re-sync."""
@@ -340,29 +365,43 @@ class _Connector:
             part.close()
 
 
+#: The simulated supply: three phases at 230 V to neutral.
+SUPPLY_PHASES = 3
+SUPPLY_VOLTAGE = 230.0
+
+
 class SimulatedMeter(PolledMeter):
-    """The energy register and the active power of one connector of the rig.
+    """The energy register, the active power and each phase's power, current and voltage of
+    one connector of the rig: a three-phase meter at 230 V whose vehicle's power is shared
+    evenly by the phases.
 
     Taking a reading is arithmetic, no I/O. It is taken whenever the contactor output switches,
-    so that the power read between two polls is the power drawn; and polled only while energy
-    flows, since an idle register cannot move (a fleet of idle stations stays idle).
+    so that the power read between two polls is the power drawn, and whenever its bus goes
+    silent or answers again; and polled only while energy flows, since an idle register cannot
+    move (a fleet of idle stations stays idle).
     """
 
-    def __init__(self, contactor: _Contactor, poll_interval: float) -> None:
-        super().__init__(frozenset({ENERGY_REGISTER, POWER}), poll_interval)
+    def __init__(self, contactor: _Contactor, bus: _MeterBus, poll_interval: float) -> None:
+        super().__init__(_figures(0.0, 0.0), poll_interval)
         self._contactor = contactor
+        self._bus = bus
         self._started = False
         contactor.on_output.append(self._switched)
+        bus.on_change.append(self._take)
         self._take()
 
     def _readings(self) -> list[Reading]:
-        return [
-            Reading(ENERGY_REGISTER, int(self._contactor.energy_wh()), "Wh"),
-            Reading(POWER, self._contactor.power_w(), "W"),
-        ]
+        if self._bus.silent:
+            raise ConnectionError("no answer from the simulated meter (meter_offline)")
+        return _figures(self._contactor.energy_wh(), self._contactor.power_w())
 
     def _take(self) -> None:
-        self._keep(self._readings())
+        try:
+            readings = self._readings()
+        except ConnectionError as error:
+            self._failed(error)
+        else:
+            self._took(readings)
 
     async def _measure(self) -> list[Reading]:
         return self._readings()
@@ -386,6 +425,21 @@ class SimulatedMeter(PolledMeter):
         super().close()
         if self._switched in self._contactor.on_output:
             self._contactor.on_output.remove(self._switched)
+        if self._take in self._bus.on_change:
+            self._bus.on_change.remove(self._take)
+
+
+def _figures(energy_wh: float, power_w: float) -> list[Reading]:
+    """What the simulated meter reads for a vehicle drawing ``power_w`` evenly on each phase."""
+    watts = power_w / SUPPLY_PHASES
+    phases = range(SUPPLY_PHASES)
+    return [
+        Reading(ENERGY_REGISTER, int(energy_wh), "Wh"),
+        Reading(POWER, power_w, "W"),
+        *per_phase(POWER, "W", [round(watts, 1) for _ in phases]),
+        *per_phase(CURRENT, "A", [round(watts / SUPPLY_VOLTAGE, 2) for _ in phases]),
+        *per_phase(VOLTAGE, "V", [SUPPLY_VOLTAGE for _ in phases], to_neutral=True),
+    ]
 
 
 class BenchRig:
@@ -434,7 +488,8 @@ class BenchRig:
 
     def meter(self, connector_id: int, *, poll_interval: float = 1.0) -> SimulatedMeter:
         """Counts (and draws ``power_w``) while the contactor output is on."""
-        return SimulatedMeter(self._connector(connector_id).contactor, poll_interval)
+        connector = self._connector(connector_id)
+        return SimulatedMeter(connector.contactor, connector.meter_bus, poll_interval)
 
     def close(self) -> None:
         for connector in self._connectors:

@@ -79,6 +79,8 @@ def wires(config: ConnectorConfig) -> list[Wire]:
     else:
         drives = ("lock coil", "unlock coil")
     contactor = config.contactor
+    rcd = config.rcd_module
+    tripped = rcd.trip_active if rcd is not None else ""
     words = {
         PROXIMITY: (
             "proximity (plug present)",
@@ -94,7 +96,7 @@ def wires(config: ConnectorConfig) -> list[Wire]:
             "input",
             f"{contactor.feedback_active} = closed",
         ),
-        RCD_TRIP: ("residual current trip", "input", f"{config.rcd.trip_active} = tripped"),
+        RCD_TRIP: ("residual current trip", "input", f"{tripped} = tripped"),
         RCD_TEST: ("residual current test", "output", "high = test"),
     }
     return [Wire(words[role][0], pin, *words[role][1:]) for role, pin in config.pins.items()]
@@ -151,8 +153,8 @@ def input_lines(config: ConnectorConfig, snapshot: PinSnapshot, where: Header) -
                 aux,
             )
         )
-    rcd = config.rcd
-    if rcd.trip_pin is not None:
+    rcd = config.rcd_module
+    if rcd is not None:
         tripped = snapshot.rcd_tripped
         lines.append(
             line(

@@ -49,7 +49,7 @@ async def test_the_state_arrives_first_on_connect(url: str) -> None:
     assert state["charge_point_id"] == CP_ID
     assert state["link"] == "connected"
     assert state["csms_commands"] is True
-    assert connector(state) | {"meter_wh": 0} == {
+    assert connector(state) | {"meter_wh": 0, "meter": None} == {
         "id": 1,
         "cable": False,
         "has_lock": True,
@@ -65,7 +65,8 @@ async def test_the_state_arrives_first_on_connect(url: str) -> None:
         "lock_drives": 0,
         "operative": True,
         "fault": "none",
-        "rcd": None,  # no residual-current monitor configured
+        "rcd": "ok",  # mock pins give the residual-current monitor by default
+        "meter": None,
     }
 
 

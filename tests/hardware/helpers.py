@@ -7,7 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cp_pi.config import ConnectorConfig, ContactorConfig, LockConfig, LockKind, RigConfig
+from cp_pi.config import (
+    ConnectorConfig,
+    ContactorConfig,
+    LockConfig,
+    LockKind,
+    RcdConfig,
+    RigConfig,
+)
 from cp_pi.hardware.connector import ConnectorHardware
 from cp_pi.hardware.rig import BenchRig
 
@@ -30,11 +37,23 @@ class Pins:
     feedback: int
     contactor: int
     aux: int
+    #: The residual-current monitor; None: the one mock pins give by default (GPIO26, GPIO16).
+    rcd: RcdConfig | None = None
 
 
 #: The default pin map.
 FIRST = Pins(proximity=17, lock=22, unlock=23, feedback=27, contactor=24, aux=25)
-SECOND = Pins(proximity=5, lock=6, unlock=12, feedback=13, contactor=16, aux=19)
+#: A second connector clear of every pin of the first one's default parts (the residual-current
+#: monitor's GPIO26 and GPIO16, SPI0 for the pilot's ADC, the UART, the PWM pins 18 and 13).
+SECOND = Pins(
+    proximity=5,
+    lock=20,
+    unlock=21,
+    feedback=6,
+    contactor=12,
+    aux=19,
+    rcd=RcdConfig(trip_pin=4, test_pin=7),
+)
 
 
 def connector(
@@ -62,6 +81,7 @@ def connector(
             feedback_pin=pins.aux if aux else None,
             confirm_timeout=CONFIRM_TIMEOUT,
         ),
+        rcd=pins.rcd,
     )
 
 
