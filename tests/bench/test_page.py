@@ -234,3 +234,27 @@ async def test_without_the_embedded_csms_its_buttons_are_off_and_explained(
         await expect(c1.button("Unlock connector")).to_be_disabled()
         await expect(c1.button("Plug in cable")).to_be_enabled()
         await opened.close()
+
+
+async def test_the_meter_and_the_residual_current_monitor_on_the_page(page: Page) -> None:
+    c1 = ConnectorPanel(page)
+    await expect(c1.fact("meter_voltage")).to_have_text("L1 230 V, L2 230 V, L3 230 V")
+    await expect(c1.fact("rcd")).to_have_text("ok")
+    await c1.button("Plug in cable").click()
+    await c1.button("Remote start").click()
+    await expect(c1.status).to_have_text("Charging")
+    await expect(c1.fact("meter_power")).to_have_text("11000 W")
+    await expect(c1.fact("meter_current")).to_have_text("L1 15.94 A, L2 15.94 A, L3 15.94 A")
+
+    await c1.button("Meter offline").click()
+    await expect(c1.button("Meter offline")).to_have_attribute("aria-pressed", "true")
+    await expect(c1.fact("meter_ok")).to_have_text("not answering")
+    await expect(c1.fact("error_code")).to_have_text("PowerMeterFailure")
+    await expect(c1.status).to_have_text("Charging")  # meter.on_failure = "continue"
+
+    await c1.button("RCD trip").click()
+    await expect(c1.fact("rcd")).to_have_text("tripped")
+    await expect(c1.status).to_have_text("Faulted")
+    await expect(c1.fact("error_code")).to_have_text("GroundFailure")
+    await expect(c1.fact("contactor")).to_have_text("open")
+    await expect(c1.fact("meter_ok")).to_have_text("answering")  # one fault at a time

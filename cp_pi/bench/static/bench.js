@@ -171,6 +171,7 @@ function showConnector(panel, c) {
     button.setAttribute("aria-pressed", String(button.dataset.fault === c.fault));
   }
   drawPicture($(".picture", panel), c);
+  showEvSide(panel, c);
 }
 
 function drawPicture(svg, c) {
@@ -192,6 +193,28 @@ function drawPicture(svg, c) {
   ];
   if (c.fault !== "none") parts.push(`fault: ${FAULT_NAMES[c.fault] || c.fault}`);
   svg.setAttribute("aria-label", `Connector ${c.id}: ${parts.join(", ")}`);
+}
+
+// -- the vehicle side and the meter ------------------------------------------------------------
+
+Object.assign(FAULT_NAMES, {
+  rcd_trip: "residual current trip",
+  meter_offline: "meter offline",
+});
+
+function showEvSide(panel, c) {
+  const field = (name) => $(`[data-field="${name}"]`, panel);
+  const rcd = c.rcd === null ? "no monitor" : c.rcd;
+  setText(field("rcd"), rcd);
+  field("rcd").classList.toggle("bad", c.rcd === "tripped");
+  const meter = c.meter;
+  const phases = (values, unit) =>
+    values.length ? values.map((v, i) => `L${i + 1} ${v} ${unit}`).join(", ") : "not measured";
+  setText(field("meter_power"), meter.power_w === null ? "not measured" : `${meter.power_w} W`);
+  setText(field("meter_current"), phases(meter.current_a, "A"));
+  setText(field("meter_voltage"), phases(meter.voltage_v, "V"));
+  setText(field("meter_ok"), meter.ok ? "answering" : "not answering");
+  field("meter_ok").classList.toggle("bad", !meter.ok);
 }
 
 // contactor_closed is what the charge point commanded; its aux contact may tell otherwise.
