@@ -35,6 +35,7 @@ async def measure(trials: int) -> list[Figure]:
         proximity_debounce=0.001,
         lock=LockConfig(drive_time=0.01, pause=0.0, settle_time=0.001, retries=0),
         rcd=RcdConfig(trip_pin=TRIP_PIN),
+        pilot=None,  # the contactor alone, closed at will: the pilot's reaction is its own figure
     )
     rig = RigConfig(lock_travel_time=0.005, contactor_delay=0.001)
     factory = MockFactory()

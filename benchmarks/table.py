@@ -1,6 +1,6 @@
 """Run every benchmark and print one table (Markdown, so it pastes into the docs as it is).
 
-    benchmarks/run [--quick] [--only unlock,startup,footprint,fleet,flood,rcd]
+    benchmarks/run [--quick] [--only unlock,startup,footprint,fleet,flood,rcd,pilot]
                    [--idle-seconds S] [--fleet-count N]
 
 Exit status 0 when every goal is met, 1 when one is missed. Progress goes to stderr, the table
@@ -19,10 +19,10 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 import cp_pi
-from benchmarks import fleet_load, flood, footprint, rcd_trip, startup, unlock
+from benchmarks import fleet_load, flood, footprint, pilot, rcd_trip, startup, unlock
 from benchmarks.common import Figure
 
-SECTIONS = ("unlock", "startup", "footprint", "fleet", "flood", "rcd")
+SECTIONS = ("unlock", "startup", "footprint", "fleet", "flood", "rcd", "pilot")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +58,7 @@ def _plans(args: argparse.Namespace) -> dict[str, Callable[[], Awaitable[list[Fi
         ),
         "fleet": lambda: fleet_load.measure(fleet),
         "rcd": lambda: rcd_trip.measure(50 if quick else 200),
+        "pilot": lambda: pilot.measure(50 if quick else 200, window=5.0 if quick else 20.0),
         "flood": lambda: flood.measure(
             20_000 if quick else 100_000, trials=100, redial_window=30.0 if quick else 60.0
         ),

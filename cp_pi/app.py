@@ -100,7 +100,9 @@ def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
         check_runnable(settings, mock_pins=isinstance(factory, MockFactory))
     except ConfigError as error:
         raise StationError(f"config error: {error}") from None
-    built = build_hardware(settings.connectors, settings.rig, pin_factory=factory, loop=loop)
+    built = build_hardware(
+        settings.connectors, settings.rig, pin_factory=factory, loop=loop, adc=settings.adc
+    )
     connectors: list[Connector] = []
     holder: list[Charger] = []
 

@@ -352,6 +352,62 @@ class RcdConfig(Strict):
     test_timeout: float = Field(default=0.5, gt=0, le=5)
 
 
+#: The ADC's channels: MCP3008 (10 bits) or MCP3208 (12 bits), 8 single-ended inputs.
+AdcChannel = Annotated[int, Field(ge=0, le=7)]
+
+
+class AdcChip(StrEnum):
+    MCP3008 = "mcp3008"
+    MCP3208 = "mcp3208"
+
+
+class AdcConfig(Strict):
+    """The one SPI ADC of the station (SPI0, CE0), shared by every connector's pilot and PP."""
+
+    chip: AdcChip = AdcChip.MCP3008
+
+
+#: The ADC's SPI0 pins (CE0), BCM numbers: claimed whenever a connector has a pilot or a PP.
+SPI_PINS = {"adc.clock": 11, "adc.mosi": 10, "adc.miso": 9, "adc.select": 8}
+
+
+class PilotConfig(Strict):
+    """The control pilot: its +-12 V wave from a PWM pin, its levels read back through the ADC.
+
+    The thresholds are the standard's, in code (:mod:`cp_pi.core.pilot`); these keys say where
+    the pilot is wired and how often it is looked at.
+    """
+
+    #: The PWM output that drives the pilot's +-12 V stage (1 kHz); GPIO18 is PWM0.
+    pwm_pin: GpioPin = 18
+    #: The ADC channel of the high-level (positive peak) detector.
+    high_channel: AdcChannel = 0
+    #: The ADC channel of the low-level (negative peak) detector: the diode check.
+    low_channel: AdcChannel = 1
+    #: The site ventilates: a vehicle in state D may charge.
+    ventilation: bool = False
+    #: Seconds between samples while no energy can flow (no wave, contactor open).
+    sample_idle: float = Field(default=0.2, gt=0, le=1)
+    #: Seconds between samples while energy can flow, or a change is being confirmed.
+    sample_active: float = Field(default=0.005, gt=0, le=0.05)
+    #: Consecutive agreeing samples before a new state counts.
+    debounce: int = Field(default=3, ge=1, le=10)
+    #: Seconds a start waits for the vehicle to ask for energy before it reports SuspendedEV.
+    ev_wait: float = Field(default=3.0, ge=0, le=30)
+
+    @model_validator(mode="after")
+    def _two_channels(self) -> Self:
+        if self.low_channel == self.high_channel:
+            _reject([("low_channel", f"channel {self.low_channel} is the high_channel too")])
+        return self
+
+
+class PpConfig(Strict):
+    """The proximity pilot's coding resistor, read through the ADC: the cable's rating."""
+
+    channel: AdcChannel = 2
+
+
 #: The roles of a connector's pins: each is the pin's key in the connector's configuration.
 PROXIMITY = "proximity_pin"
 LOCK_DRIVE = "lock.lock_pin"
@@ -361,6 +417,7 @@ CONTACTOR = "contactor.pin"
 CONTACTOR_AUX = "contactor.feedback_pin"
 RCD_TRIP = "rcd.trip_pin"
 RCD_TEST = "rcd.test_pin"
+PILOT_PWM = "pilot.pwm_pin"
 
 
 class ConnectorConfig(Strict):
@@ -375,6 +432,18 @@ class ConnectorConfig(Strict):
     meter: MeterConfig = Field(default_factory=MeterConfig)
     #: The residual-current monitor: a section, "none", or left out (see :class:`RcdConfig`).
     rcd: SectionOrNone[RcdConfig] | None = None
+    #: The control pilot, or None ("none"): another board does it and the contactor follows
+    #: the transaction alone, as without a pilot.
+    pilot: Annotated[PilotConfig | None, BeforeValidator(_none_word)] = Field(
+        default_factory=PilotConfig
+    )
+    #: The proximity pilot's ADC channel, or None ("none", a tethered cable: ``cable_rating``).
+    #: Read by the pilot's sampler: without a pilot it is not read.
+    pp: Annotated[PpConfig | None, BeforeValidator(_none_word)] = Field(default_factory=PpConfig)
+    #: The tethered cable's rating in amperes, used when ``pp`` is "none"; None: no such term.
+    cable_rating: float | None = Field(default=None, ge=6, le=80)
+    #: The installation's limit in amperes: the most this connector ever offers.
+    max_current: float = Field(default=32.0, ge=6, le=80)
 
     @property
     def rcd_module(self) -> RcdConfig | None:
@@ -387,6 +456,17 @@ class ConnectorConfig(Strict):
         if self.rcd is None and mock_pins:
             return self.model_copy(update={"rcd": RcdConfig()})
         return self
+
+    @property
+    def adc_channels(self) -> dict[str, int]:
+        """``{role: ADC channel}`` of this connector's pilot and PP."""
+        channels: dict[str, int] = {}
+        if self.pilot is not None:
+            channels["pilot.high_channel"] = self.pilot.high_channel
+            channels["pilot.low_channel"] = self.pilot.low_channel
+            if self.pp is not None:  # the pilot's sampler reads it
+                channels["pp.channel"] = self.pp.channel
+        return channels
 
     @property
     def pins(self) -> dict[str, int]:
@@ -405,6 +485,7 @@ class ConnectorConfig(Strict):
             CONTACTOR_AUX: contactor.feedback_pin,
             RCD_TRIP: None if rcd is None else rcd.trip_pin,
             RCD_TEST: None if rcd is None else rcd.test_pin,
+            PILOT_PWM: None if self.pilot is None else self.pilot.pwm_pin,
         }
         return {role: pin for role, pin in pins.items() if pin is not None}
 
@@ -455,6 +536,11 @@ class RigConfig(Strict):
     lock_travel_time: float = Field(default=0.05, ge=0)
     #: Seconds the simulated auxiliary contact lags the contactor output.
     contactor_delay: float = Field(default=0.02, ge=0)
+    #: Seconds the simulated vehicle takes to ask for energy (B -> C) once the pilot's wave runs.
+    ev_delay: float = Field(default=0.5, ge=0, le=60)
+    #: The most current the simulated vehicle draws, in amperes; it draws ``power_w`` at this
+    #: current and proportionally less when less is offered.
+    ev_max_current: float = Field(default=16.0, ge=6, le=80)
 
 
 class LogConfig(Strict):
@@ -539,6 +625,30 @@ def _shared_pins(connectors: list[ConnectorConfig]) -> list[tuple[str, str]]:
     return problems
 
 
+def _adc_fits(connectors: list[ConnectorConfig]) -> list[tuple[str, str]]:
+    """The connectors share one ADC: each channel once, and its SPI pins for nobody else."""
+    if not any(connector.adc_channels for connector in connectors):
+        return []
+    problems = []
+    spi = {pin: role for role, pin in SPI_PINS.items()}
+    first_user: dict[int, str] = {}
+    for index, connector in enumerate(connectors):
+        for role, pin in connector.pins.items():
+            if pin in spi:
+                problems.append(
+                    (f"connectors[{index}].{role}", f"GPIO{pin} is the ADC's SPI pin {spi[pin]}")
+                )
+        for role, channel in connector.adc_channels.items():
+            key = f"connectors[{index}].{role}"
+            if channel in first_user:
+                problems.append(
+                    (key, f"ADC channel {channel} is already used by {first_user[channel]}")
+                )
+            else:
+                first_user[channel] = key
+    return problems
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -563,6 +673,7 @@ class Settings(BaseSettings):
     )
     bench: BenchConfig = Field(default_factory=BenchConfig)
     rig: RigConfig = Field(default_factory=RigConfig)
+    adc: AdcConfig = Field(default_factory=AdcConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
@@ -627,7 +738,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _connectors_fit_together(self) -> Self:
-        problems = _shared_pins(self.connectors)
+        problems = _shared_pins(self.connectors) + _adc_fits(self.connectors)
         for index, connector in enumerate(self.connectors):
             lock = connector.lock
             if lock.kind is not LockKind.NONE and self.rig.lock_travel_time >= lock.drive_time:

@@ -30,7 +30,9 @@ FAST_LOCK = {"drive_time": 0.05, "pause": 0.05, "settle_time": 0.01, "retries": 
 
 def fast_settings(data_dir: Path, csms_url: str | None, **changes: Any) -> Settings:
     connectors = changes.pop("connectors", None) or [ConnectorConfig(lock=LockConfig(**FAST_LOCK))]
-    rig = changes.pop("rig", None) or RigConfig(lock_travel_time=0.02, contactor_delay=0.01)
+    rig = changes.pop("rig", None) or RigConfig(
+        lock_travel_time=0.02, contactor_delay=0.01, ev_delay=0.02
+    )
     return Settings(
         charge_point_id=CP_ID,
         csms_url=csms_url,

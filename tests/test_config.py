@@ -335,6 +335,7 @@ def test_a_pin_used_by_two_connectors_names_both(charger: Charger) -> None:
         [[connectors]]
         [[connectors]]
         proximity_pin = 17
+        pilot = "none"
         [connectors.lock]
         lock_pin = 6
         unlock_pin = 12
@@ -534,6 +535,7 @@ def test_check_config_prints_the_pin_map_with_header_pins(tmp_path: Path) -> Non
         # mock pins give the residual-current monitor by default
         "residual current trip GPIO26 / pin 37 input high = tripped",
         "residual current test GPIO16 / pin 36 output high = test",
+        "control pilot (1 kHz PWM) GPIO18 / pin 12 output high = +12 V, low = -12 V",
     ]
 
 
@@ -551,6 +553,7 @@ def test_a_connector_meter_is_simulated_on_mock_pins_and_none_on_real_ones(
         lock.kind = "none"
         contactor = { pin = 16, feedback_pin = 19 }
         meter = { kind = "none", poll_interval = 0.5 }
+        pilot = "none"
         """
     )
     first, second = charger.load().connectors
@@ -617,6 +620,7 @@ def test_mock_pins_give_a_residual_current_monitor_and_rcd_none_takes_it_away(
         lock.kind = "none"
         contactor = { pin = 12, feedback_pin = 19 }
         rcd = "none"
+        pilot = "none"
         """
     )
     settings = charger.load()
@@ -639,6 +643,7 @@ def test_a_default_monitor_landing_on_a_used_pin_names_the_way_out(charger: Char
         proximity_pin = 5
         lock.kind = "none"
         contactor = { pin = 12, feedback_pin = 19 }
+        pilot = "none"
         """
     )
     settings = charger.load()

@@ -151,6 +151,7 @@ class BenchServer:
             connector["latch_engaged"] = self.rig.lock_engaged(connector["id"])
             rcd = self.rig.rcd_tripped(connector["id"])
             connector["rcd"] = None if rcd is None else ("tripped" if rcd else "ok")
+            connector["vehicle"] = self.rig.vehicle_state(connector["id"])
         return state
 
     def on_frame(self, direction: str, frame: list[Any]) -> None:
@@ -276,10 +277,13 @@ class BenchServer:
         return {"type": "ack", "op": op, **reply, **ref}
 
     async def _run(self, op: object, command: Command) -> dict[str, Any]:
+        if op == "ev":
+            self._vehicle(self._connector(command), command.get("state"))
+            return {}
         if op in ("plug", "unplug", "swipe", "fault"):
             connector_id = self._connector(command)
             if op == "plug":
-                self.rig.plug(connector_id)
+                self.rig.plug(connector_id, _cable_rating(command.get("cable_rating", 32)))
             elif op == "unplug":
                 self.rig.unplug(connector_id)
             elif op == "swipe":
@@ -289,6 +293,8 @@ class BenchServer:
                 self.cp.swipe(connector_id, id_tag)
             else:
                 fault = _fault(command.get("fault"))
+                if fault is RigFault.DIODE_MISSING and self.rig.vehicle_state(connector_id) is None:
+                    raise BenchError(f"connector {connector_id} has no control pilot")
                 if fault is RigFault.RCD_TRIP and self.rig.rcd_tripped(connector_id) is None:
                     raise BenchError(
                         f"connector {connector_id} has no residual-current monitor"
@@ -307,6 +313,17 @@ class BenchServer:
                 " the CSMS at csms_url (leave csms_url unset to use the embedded one)"
             )
         raise BenchError(f"unknown op {op!r}")
+
+    def _vehicle(self, connector_id: int, state: object) -> None:
+        """The vehicle's side of the pilot, set by hand (``ev``)."""
+        if self.rig.vehicle_state(connector_id) is None:
+            raise BenchError(
+                f"connector {connector_id} has no control pilot (its pilot is configured none)"
+            )
+        if state not in ("A", "B", "C", "D", "E"):
+            raise BenchError(f"unknown vehicle state {state!r} (one of A, B, C, D, E)")
+        self.rig.ev(connector_id, str(state))
+        self._state_changed()
 
     def _connector(self, command: Command) -> int:
         connector_id = command.get("connector")
@@ -332,6 +349,13 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _cable_rating(value: object) -> int | str:
+    """A plug's coding: 13, 20, 32 or 63 A, or "bad" (a resistor in no band)."""
+    if value == "bad" or (type(value) is int and value in (13, 20, 32, 63)):
+        return value
+    raise BenchError(f'unknown cable_rating {value!r} (one of 13, 20, 32, 63, "bad")')
 
 
 def _fault(value: object) -> RigFault:

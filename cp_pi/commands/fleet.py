@@ -28,7 +28,7 @@ from typing import Literal, TextIO
 from pydantic import ValidationError
 
 from cp_pi.app import Station, StationError, running_station, stopped_by_signals
-from cp_pi.config import Settings
+from cp_pi.config import ConnectorConfig, Settings
 from cp_pi.csms.server import SERVING_JOURNAL_LIMIT, CentralSystem
 from cp_pi.errors import UserError
 from cp_pi.station.connector import Connector, Transaction
@@ -78,7 +78,11 @@ def _station_template(
         if seconds is not None and seconds <= 0:
             raise FleetOptionsError(f"{name} {seconds:g}: above 0")
     try:
-        template = Settings(csms_url=csms_url, pin_factory="mock")
+        # No control pilot: its sampler's simulated SPI ADC costs CPU per station, and
+        # gpiozero's software SPI serves one ADC per process; the CSMS sees no difference.
+        template = Settings(
+            csms_url=csms_url, pin_factory="mock", connectors=[ConnectorConfig(pilot=None)]
+        )
     except ValidationError as error:
         raise FleetOptionsError(f"--csms-url: {error.errors()[0]['msg']}") from None
     _allow_open_files(count * FILES_PER_STATION + FILES_BESIDES)

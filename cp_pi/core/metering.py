@@ -16,6 +16,8 @@ ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
 CURRENT = "Current.Import"
 VOLTAGE = "Voltage"
+#: The current the charge point offers the vehicle on the control pilot.
+CURRENT_OFFERED = "Current.Offered"
 
 #: The line conductors, named as OCPP 1.6's SampledValue ``phase`` names them (7.30); a voltage
 #: is measured against neutral, ``L1-N``.

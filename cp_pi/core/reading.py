@@ -30,6 +30,11 @@ class ConnectorReading(StrEnum):
     LOCK_UNEXPECTEDLY_ENGAGED = "LOCK_UNEXPECTEDLY_ENGAGED"
     #: The residual-current monitor tripped (or failed its self-test): current leaks to earth.
     RCD_TRIPPED = "RCD_TRIPPED"
+    #: The control pilot says the vehicle cannot be charged: its diode is missing, the pilot is
+    #: shorted to PE (state E), or the ADC that reads it does not answer.
+    PILOT_FAULT = "PILOT_FAULT"
+    #: The plug's coding resistor is in no band: the cable or plug is damaged.
+    CABLE_CODING_INVALID = "CABLE_CODING_INVALID"
 
     @property
     def is_lock_fault(self) -> bool:
@@ -58,6 +63,8 @@ _STOPS_CHARGING = frozenset(
         ConnectorReading.PIN_READ_ERROR,
         ConnectorReading.CONTACTOR_FAILED_TO_CLOSE,
         ConnectorReading.RCD_TRIPPED,
+        ConnectorReading.PILOT_FAULT,
+        ConnectorReading.CABLE_CODING_INVALID,
     }
 )
 
@@ -88,6 +95,10 @@ class PinSnapshot:
     read_error: bool = False
     #: The residual-current monitor tripped and has not been cleared (see the connector).
     rcd_tripped: bool = False
+    #: Why the control pilot forbids charging (:attr:`cp_pi.core.pilot.PilotReading.fault`).
+    pilot_fault: str | None = None
+    #: The proximity pilot's coding resistor is in no band.
+    cable_coding_invalid: bool = False
 
 
 def assess(snapshot: PinSnapshot) -> ConnectorReading:
@@ -105,6 +116,10 @@ def assess(snapshot: PinSnapshot) -> ConnectorReading:
             return ConnectorReading.CONTACTOR_WELDED
         if s.contactor_commanded_closed and not s.contactor_feedback_closed:
             return ConnectorReading.CONTACTOR_FAILED_TO_CLOSE
+    if s.pilot_fault is not None:
+        return ConnectorReading.PILOT_FAULT
+    if s.cable_coding_invalid:
+        return ConnectorReading.CABLE_CODING_INVALID
     if s.lock_feedback is None or s.lock_moving:
         return ConnectorReading.GOOD_CONNECTION
     if s.lock_drive_failed:

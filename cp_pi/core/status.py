@@ -48,6 +48,9 @@ def error_code_of(reading: ConnectorReading) -> ErrorCode:
         return ErrorCode.GROUND_FAILURE
     if reading in (ConnectorReading.CONTACTOR_WELDED, ConnectorReading.CONTACTOR_FAILED_TO_CLOSE):
         return ErrorCode.POWER_SWITCH_FAILURE
+    if reading in (ConnectorReading.PILOT_FAULT, ConnectorReading.CABLE_CODING_INVALID):
+        # OCPP 1.6 has no code for the EV side; OtherError with the reason in info.
+        return ErrorCode.OTHER_ERROR
     return ErrorCode.INTERNAL_ERROR
 
 
@@ -73,6 +76,11 @@ class ConnectorFacts:
     #: No energy without a meter (``meter.on_failure = "stop"``): a failed meter faults the
     #: connector instead.
     meter_required: bool = False
+    #: A vehicle is at the cable's other end (the control pilot reads B, C or D; without a
+    #: pilot, the cable is all there is to go by).
+    ev_connected: bool = True
+    #: The charger offers current on the pilot and the vehicle does not ask for it (B2).
+    ev_suspended: bool = False
 
 
 def connector_status(facts: ConnectorFacts) -> tuple[Status, ErrorCode]:
@@ -89,7 +97,9 @@ def connector_status(facts: ConnectorFacts) -> tuple[Status, ErrorCode]:
             return Status.FAULTED, ErrorCode.POWER_METER_FAILURE
         error = ErrorCode.POWER_METER_FAILURE
     if facts.transaction_running:
-        if not facts.cable_present:
+        if not (facts.cable_present and facts.ev_connected) or (
+            facts.ev_suspended and not facts.energy_offered
+        ):
             return Status.SUSPENDED_EV, error
         return (Status.CHARGING if facts.energy_offered else Status.SUSPENDED_EVSE), error
     if not facts.operative:
@@ -108,7 +118,7 @@ def status_info(facts: ConnectorFacts) -> str | None:
     SuspendedEV because the EV side was disconnected, not because the vehicle paused.
     """
     healthy = error_code_of(facts.reading) is ErrorCode.NO_ERROR
-    if healthy and facts.transaction_running and not facts.cable_present:
+    if healthy and facts.transaction_running and not (facts.cable_present and facts.ev_connected):
         return "EV side disconnected"
     if healthy and not facts.meter_ok:
         return "energy meter not answering or answering garbage"

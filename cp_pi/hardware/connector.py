@@ -25,6 +25,7 @@ from typing import Protocol
 
 from cp_pi.config import ConnectorConfig
 from cp_pi.core.healing import heal_pauses
+from cp_pi.core.pilot import PilotReading, PilotState, PpFault, allows_energy
 from cp_pi.core.reading import (
     ConnectorReading,
     ContactorOutcome,
@@ -40,6 +41,7 @@ from cp_pi.hardware.contactor import Contactor
 from cp_pi.hardware.inputs import PinReadError, ProximitySensor
 from cp_pi.hardware.lock import LockActuator
 from cp_pi.hardware.meter import EnergyMeter
+from cp_pi.hardware.pilot import ControlPilot
 from cp_pi.hardware.rcd import ResidualCurrentMonitor
 
 logger = logging.getLogger("cp_pi.hardware")
@@ -74,12 +76,14 @@ class ConnectorParts:
     contactor: Contactor
     meter: EnergyMeter
     rcd: ResidualCurrentMonitor | None = None
+    pilot: ControlPilot | None = None
 
     def all(self) -> list[Part]:
         """Every part with pins, in the order of the wiring table."""
         lock: list[Part] = [] if self.lock is None else [self.lock, self.lock.feedback]
         rcd: list[Part] = [] if self.rcd is None else [self.rcd]
-        return [self.proximity, *lock, self.contactor, *rcd]
+        pilot: list[Part] = [] if self.pilot is None else [self.pilot]
+        return [self.proximity, *lock, self.contactor, *rcd, *pilot]
 
 
 class ConnectorHardware:
@@ -126,6 +130,21 @@ class ConnectorHardware:
         if self._rcd is not None:
             self._rcd.on_change = self._input_changed
             self._rcd.on_edge = self.supervise
+        self._pilot = parts.pilot
+        self._ventilation = config.pilot is not None and config.pilot.ventilation
+        #: The tethered cable's rating, where no PP resistor tells it.
+        self._fixed_cable_rating = config.cable_rating
+        self.max_current = config.max_current
+        #: Seconds a start waits for the vehicle to ask for energy.
+        self.ev_wait = 0.0 if config.pilot is None else config.pilot.ev_wait
+        #: Set on every input change: what a wait for the vehicle listens to.
+        self._moved: asyncio.Event | None = None
+        if self._pilot is not None:
+            self._pilot.on_edge = self.supervise
+            self._pilot.on_change = self._input_changed
+            contactor = self._contactor
+            self._pilot.energised = lambda: contactor.commanded_closed
+            self._pilot.start()
         self._supervision = loop.call_later(SUPERVISION_PERIOD, self._supervise_periodically)
 
     @property
@@ -137,6 +156,8 @@ class ConnectorHardware:
         return pins
 
     def _input_changed(self) -> None:
+        if self._moved is not None:
+            self._moved.set()
         self.supervise()
         if self.on_change is not None:
             self.on_change()
@@ -160,13 +181,168 @@ class ConnectorHardware:
             )
             return True
         reading = assess(snapshot)
-        if not (reading.stops_charging and self._contactor.trip(reading)):
+        if reading.stops_charging:
+            if not self._contactor.trip(reading):
+                return False
+            logger.error(
+                "connector %d: %s with the contactor closed: contactor opened",
+                self.connector_id,
+                reading.value,
+            )
+            return True
+        if self.energy_allowed():
             return False
-        logger.error(
-            "connector %d: %s with the contactor closed: contactor opened",
-            self.connector_id,
-            reading.value,
+        # The vehicle left C2/D2 (or the wave stopped): an ordinary event, no fault; the charge
+        # point suspends or ends the transaction as the pilot's new state says.
+        if not self._contactor.trip(None):
+            return False
+        logger.info(
+            "connector %d: control pilot %s: contactor opened", self.connector_id, self.pilot_state
         )
+        return True
+
+    # -- the control pilot and the proximity pilot ----------------------------------------------
+
+    @property
+    def has_pilot(self) -> bool:
+        return self._pilot is not None
+
+    @property
+    def pilot_reading(self) -> PilotReading | None:
+        """The vehicle's state, debounced; None without a pilot."""
+        return None if self._pilot is None else self._pilot.reading
+
+    @property
+    def pilot_state(self) -> str | None:
+        return None if self._pilot is None else self._pilot.reading.state.value
+
+    @property
+    def pilot_duty(self) -> float | None:
+        """The duty on offer, percent; None with no wave (steady +12 V, or F)."""
+        if self._pilot is None or not self._pilot.output.pwm_on:
+            return None
+        return self._pilot.output.duty
+
+    @property
+    def pwm_on(self) -> bool:
+        return self._pilot is not None and self._pilot.output.pwm_on
+
+    @property
+    def ev_connected(self) -> bool:
+        """A vehicle is at the cable's other end: the pilot reads B, C, D or E (without a pilot,
+        the proximity input is all there is)."""
+        if self._pilot is None:
+            return self._cable
+        if self._pilot.output.unavailable or self._pilot.reading.state is PilotState.F:
+            return self._cable  # F (ours, or still settling from it) hides the vehicle
+        return self._pilot.reading.state in (
+            PilotState.B,
+            PilotState.C,
+            PilotState.D,
+            PilotState.E,
+        )
+
+    @property
+    def ev_paused(self) -> bool:
+        """The wave offers current and the vehicle does not ask for it (B2)."""
+        reading = self.pilot_reading
+        return self.pwm_on and reading is not None and reading.state is PilotState.B
+
+    @property
+    def ev_wants_energy(self) -> bool:
+        """The vehicle asks for energy: C (D where ventilation is present)."""
+        reading = self.pilot_reading
+        if reading is None:
+            return True
+        return reading.state is PilotState.C or (
+            reading.state is PilotState.D and self._ventilation
+        )
+
+    @property
+    def cable_rating_a(self) -> float | None:
+        """The cable's rating in amperes: its PP resistor, else the configured tethered cable."""
+        if self._pilot is not None and self._pilot.has_pp:
+            cable = self._pilot.cable
+            return float(cable) if isinstance(cable, int) else None
+        return self._fixed_cable_rating
+
+    @property
+    def cable_coding(self) -> int | PpFault | None:
+        """The PP resistor's word: a rating, "no plug" or "invalid"; None without a PP input."""
+        if self._pilot is None or not self._pilot.has_pp:
+            return None
+        return self._pilot.cable
+
+    def _cable_ok(self) -> bool:
+        coding = self.cable_coding
+        return coding is None or isinstance(coding, int)
+
+    def energy_allowed(self) -> bool:
+        """The pilot's interlock: the contactor may be closed only in C2 (D2 with ventilation),
+        with the diode answering and a valid cable coding. True without a pilot."""
+        pilot = self._pilot
+        if pilot is None:
+            return True
+        if pilot.unreadable:
+            return False
+        return allows_energy(
+            pilot.reading,
+            pwm_on=pilot.output.pwm_on,
+            ventilation=self._ventilation,
+            cable_ok=self._cable_ok(),
+        )
+
+    def offer(self, amps: float | None) -> None:
+        """Offer ``amps`` on the pilot (None or below 6 A: no wave); the contactor opens here
+        and now when the wave stops under it."""
+        if self._pilot is None:
+            return
+        self._pilot.output.offer(amps)
+        self._pilot.look_now()
+        self.supervise()
+
+    def set_unavailable(self, unavailable: bool) -> None:
+        """Drive the pilot to -12 V (state F) while the connector cannot be used."""
+        if self._pilot is None or self._pilot.output.unavailable == unavailable:
+            return
+        self._pilot.output.set_unavailable(unavailable)
+        self._pilot.look_now()
+        self.supervise()
+
+    def _pilot_fault(self) -> str | None:
+        pilot = self._pilot
+        if pilot is None:
+            return None
+        if pilot.unreadable:
+            return "control pilot unreadable (ADC)"
+        if pilot.output.unavailable:
+            return None  # the level is the charger's own -12 V
+        return pilot.reading.fault
+
+    def fault_info(self) -> str | None:
+        """The words a StatusNotification's info gives a pilot or cable fault (max 50 chars)."""
+        fault = self._pilot_fault()
+        if fault is not None:
+            return fault
+        if self.cable_coding is PpFault.INVALID and self._pilot is not None:
+            ohms = self._pilot.pp_ohms_seen
+            return f"PP resistor {ohms:.0f} ohm: in no cable band"
+        return None
+
+    async def wait_for_energy(self, timeout: float) -> bool:
+        """Wait, change by change, until the pilot allows energy; False after ``timeout``."""
+        deadline = self._loop.time() + timeout
+        while not (self.energy_allowed() and self.ev_wants_energy):
+            remaining = deadline - self._loop.time()
+            if remaining <= 0:
+                return False
+            self._moved = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._moved.wait(), remaining)
+            except TimeoutError:
+                return self.energy_allowed()
+            finally:
+                self._moved = None
         return True
 
     def _supervise_periodically(self) -> None:
@@ -252,6 +428,8 @@ class ConnectorHardware:
             contactor_settling=contactor.settling,
             read_error=read_error,
             rcd_tripped=rcd_tripped,
+            pilot_fault=self._pilot_fault(),
+            cable_coding_invalid=self.cable_coding is PpFault.INVALID,
         )
 
     def _rcd_state(self, cable_present: bool) -> bool:
@@ -352,6 +530,14 @@ class ConnectorHardware:
             if not empty_socket_test and not self.cable_in:
                 logger.warning("connector %d: contactor not closed: no cable", self.connector_id)
                 return _not_closed("no cable")
+            if not empty_socket_test and not self.energy_allowed():
+                logger.warning(
+                    "connector %d: contactor not closed: control pilot %s, cable %s",
+                    self.connector_id,
+                    self.pilot_state,
+                    self.cable_coding,
+                )
+                return _not_closed("the control pilot does not allow energy")
             if self._rcd_holds_open():
                 logger.warning(
                     "connector %d: contactor not closed: the residual current monitor is tripped",
@@ -402,6 +588,8 @@ class ConnectorHardware:
         self._contactor.outputs_off()
         if self._rcd is not None:
             self._rcd.outputs_off()
+        if self._pilot is not None:
+            self._pilot.outputs_off()
 
     def close(self) -> None:
         self._supervision.cancel()

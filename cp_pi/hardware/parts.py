@@ -21,6 +21,7 @@ from cp_pi.config import (
     CONTACTOR_AUX,
     LOCK_FEEDBACK,
     PROXIMITY,
+    AdcConfig,
     ConnectorConfig,
     LockKind,
     MeterKind,
@@ -33,6 +34,7 @@ from cp_pi.hardware.inputs import AuxContact, LockFeedback, ProximitySensor
 from cp_pi.hardware.lock import LockActuator, make_lock
 from cp_pi.hardware.meter import EnergyMeter, NoMeter
 from cp_pi.hardware.modbus_meter import ModbusMeter
+from cp_pi.hardware.pilot import Adc, ControlPilot, PilotOutput
 from cp_pi.hardware.rcd import ResidualCurrentMonitor
 from cp_pi.hardware.rig import BenchRig
 
@@ -43,10 +45,14 @@ class Hardware:
 
     connectors: list[ConnectorHardware]
     rig: BenchRig | None
+    #: The station's SPI ADC, shared by the connectors' pilots; None when none has one.
+    adc: Adc | None = None
 
     def close(self) -> None:
         for connector in self.connectors:
             connector.close()
+        if self.adc is not None:
+            self.adc.release()
         if self.rig is not None:
             self.rig.close()
 
@@ -58,25 +64,33 @@ def build_hardware(
     pin_factory: Factory,
     loop: asyncio.AbstractEventLoop,
     prepare: Callable[[BenchRig], None] | None = None,
+    adc: AdcConfig | None = None,
 ) -> Hardware:
-    """The rig (on mock pins), then each connector (numbered from 1) with its parts.
+    """The rig (on mock pins), then the ADC, then each connector (numbered from 1) with its
+    parts.
 
     ``prepare`` sets the rig's world (a fault, a cable in) before any part reads its pins.
     Mock pins give each connector the parts they have by default (``connectors_on``).
     """
     configs = connectors_on(list(configs), mock_pins=isinstance(pin_factory, MockFactory))
+    adc_config = adc or AdcConfig()
     rig = (
-        BenchRig(pin_factory, configs, rig_config, loop=loop)
+        BenchRig(pin_factory, configs, rig_config, loop=loop, adc=adc_config)
         if isinstance(pin_factory, MockFactory)
         else None
     )
     hardware = Hardware([], rig)
     try:
+        channels = [channel for config in configs for channel in config.adc_channels.values()]
+        if channels:
+            hardware.adc = Adc(adc_config.chip, channels, pin_factory=pin_factory)
         if rig is not None and prepare is not None:
             prepare(rig)
         for number, config in enumerate(configs, start=1):
             hardware.connectors.append(
-                build_connector(number, config, pin_factory=pin_factory, loop=loop, rig=rig)
+                build_connector(
+                    number, config, pin_factory=pin_factory, loop=loop, rig=rig, adc=hardware.adc
+                )
             )
     except BaseException:
         hardware.close()
@@ -91,6 +105,7 @@ def build_connector(
     pin_factory: Factory,
     loop: asyncio.AbstractEventLoop,
     rig: BenchRig | None = None,
+    adc: Adc | None = None,
 ) -> ConnectorHardware:
     """One connector from its parts; a part that cannot be built gives back the others' pins."""
     with ExitStack() as undo:
@@ -118,10 +133,41 @@ def build_connector(
         )
         if rcd is not None:
             undo.callback(rcd.release)
-        parts = ConnectorParts(proximity, lock, contactor, meter, rcd)
+        pilot = build_pilot(connector_id, config, pin_factory=pin_factory, loop=loop, adc=adc)
+        if pilot is not None:
+            undo.callback(pilot.release)
+        parts = ConnectorParts(proximity, lock, contactor, meter, rcd, pilot)
         hardware = ConnectorHardware(connector_id, config, parts, loop=loop)
         undo.pop_all()
     return hardware
+
+
+def build_pilot(
+    connector_id: int,
+    config: ConnectorConfig,
+    *,
+    pin_factory: Factory,
+    loop: asyncio.AbstractEventLoop,
+    adc: Adc | None,
+) -> ControlPilot | None:
+    """The control pilot's output and read-back (with the PP channel); None for "none"."""
+    if config.pilot is None:
+        return None
+    if adc is None:
+        raise ValueError(f"connector {connector_id}: the control pilot needs the station's ADC")
+    output = PilotOutput(config.pilot.pwm_pin, pin_factory=pin_factory)
+    try:
+        return ControlPilot(
+            config.pilot,
+            output,
+            adc,
+            pp=config.pp,
+            loop=loop,
+            name=f"connector {connector_id} pilot",
+        )
+    except BaseException:
+        output.release()
+        raise
 
 
 def build_lock(

@@ -62,11 +62,12 @@ class Charger:
             number_of_connectors=len(self.connectors),
             has_lock=any(c.hardware.has_lock for c in self.connectors.values()),
             # The measurand lists apply to every connector: only what all their meters measure.
-            measurands=frozenset.intersection(*(c.meter.measurands for c in connectors_list)),
+            measurands=frozenset.intersection(*(c.measurands for c in connectors_list)),
             authorization_key=authorization_key,
         )
         for connector in connectors_list:
             connector.meter.on_health(self._meter_health(connector))  # PowerMeterFailure, and back
+            connector.on_change = self.refresh  # a new charging-profile limit
         self.authorization_cache = AuthorizationCache(store)
         self.outbox = Outbox(
             store,
@@ -84,6 +85,7 @@ class Charger:
         for connector in self.connectors.values():
             connector.operative = availability.get(str(connector.id), "Operative") == "Operative"
             connector.cable_seen = connector.hardware.cable_present
+            connector.ev_seen = connector.hardware.ev_connected
         #: Set once BootNotification was accepted since the process (or a reset) started.
         self.registered = False
         self.csms_connected = False
@@ -129,6 +131,8 @@ class Charger:
             spawn=self._spawn,
         )
         self._healing = LockHealing(refresh=self.refresh, spawn=self._spawn)
+        #: Set by :meth:`close`: outputs stay off, nothing drives the pilot again.
+        self._closing = False
 
     @property
     def operative(self) -> bool:
@@ -161,6 +165,7 @@ class Charger:
                 # (every sequence ends with a refresh), so no trip goes without its stop.
                 self._act_on_trip(each)
             self._healing.look_at(each)
+            self._follow_pilot(each)
         if self.registered and self.csms_connected:
             for connector_id in (0, *self.connectors):
                 connector = self.connectors.get(connector_id)
@@ -173,6 +178,16 @@ class Charger:
                     self.send_status(connector_id, current)
         for listener in list(self._listeners):
             listener()
+
+    def _follow_pilot(self, connector: Connector) -> None:
+        """The pilot shows the connector's state, and a vehicle that asks again is given energy
+        (the contactor itself opens in the pilot's sampler, see the hardware)."""
+        if self._closing:
+            return
+        connector.drive_pilot()
+        if connector.should_energise():
+            connector.energising = True
+            self._spawn(self._transactions.energise(connector))
 
     @staticmethod
     def _log_reading(connector: Connector) -> None:
@@ -205,7 +220,7 @@ class Charger:
             connector = self.connectors[connector_id]
             reading = connector.hardware.reading()
             if reading is not ConnectorReading.GOOD_CONNECTION:
-                payload["info"] = reading.value
+                payload["info"] = connector.hardware.fault_info() or reading.value
             elif info := status_info(connector.facts()):
                 payload["info"] = info
         self.outbox.send("StatusNotification", payload)
@@ -252,8 +267,22 @@ class Charger:
                 connector.finishing = False
                 connector.ended_for = None
                 self._on_cable_removed(connector)
+        self._check_ev_side(connector)
         self._check_safety(connector)
         self.refresh()
+
+    def _check_ev_side(self, connector: Connector) -> None:
+        """The pilot reads A while the cable is still in the socket: the cable was pulled out
+        at the vehicle. The transaction follows StopTransactionOnEVSideDisconnect as for a
+        cable pulled out of the socket (TC_005)."""
+        hardware = connector.hardware
+        connected = hardware.ev_connected
+        if connected == connector.ev_seen:
+            return
+        connector.ev_seen = connected
+        if hardware.has_pilot and not connected and hardware.cable_present:
+            log.info("connector %d: vehicle disconnected at its side", connector.id)
+            self._on_cable_removed(connector)
 
     def _check_safety(self, connector: Connector) -> None:
         """The hardware stopped energy on its own when the lock chain could no longer be trusted
@@ -371,6 +400,7 @@ class Charger:
 
     async def close(self) -> None:
         """Stop background work and put every output in its safe state (contactor open)."""
+        self._closing = True
         tasks = list(self._tasks)
         for connector in self.connectors.values():
             connector.stop_waiting_for_cable()

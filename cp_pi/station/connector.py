@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cp_pi.core.healing import LockCare, lock_care
-from cp_pi.core.metering import CURRENT, POWER, VOLTAGE, TransactionData
+from cp_pi.core.metering import (
+    CURRENT,
+    CURRENT_OFFERED,
+    POWER,
+    VOLTAGE,
+    Reading,
+    TransactionData,
+)
+from cp_pi.core.pilot import Offer, offered_current
 from cp_pi.core.reading import ConnectorReading, LockPosition, assess
 from cp_pi.core.status import (
     ConnectorFacts,
@@ -62,10 +71,106 @@ class Connector:
     #: UnlockConnector releases it (or a cable is plugged again).
     held_for_owner: bool = False
     reading_seen: ConnectorReading = ConnectorReading.GOOD_CONNECTION
+    #: The charging-profile limit in amperes (None: no profile limits it) and its purpose.
+    limit_a: float | None = None
+    limit_purpose: str | None = None
+    #: Called after :meth:`apply_limit` changed the offer (the charge point's refresh).
+    on_change: Callable[[], None] | None = None
+    #: A vehicle was at the cable's other end when last looked (for an EV-side disconnect).
+    ev_seen: bool = False
+    #: A sequence that closes the contactor for a vehicle asking again is under way.
+    energising: bool = False
 
     @property
     def id(self) -> int:
         return self.hardware.connector_id
+
+    # -- the current on offer --------------------------------------------------------------------
+
+    def offer(self) -> Offer:
+        """min(cable rating, ``max_current``, charging-profile limit), and which term set it."""
+        hardware = self.hardware
+        return offered_current(
+            max_current=hardware.max_current,
+            cable_a=hardware.cable_rating_a,
+            limit_a=self.limit_a,
+            limit_source=self.limit_purpose,
+        )
+
+    def apply_limit(self, amps: float | None, source: str) -> None:
+        """A charging-profile limit for this connector (None: none); ``source`` is its purpose,
+        "ChargePointMaxProfile" | "TxDefaultProfile" | "TxProfile".
+
+        The pilot's duty changes here and now, and below 6 A the wave stops and the contactor
+        opens in this call; the status (SuspendedEVSE, and Charging again once the limit rises
+        and the vehicle draws) follows from the charge point's refresh, called at the end.
+        """
+        self.limit_a = amps
+        self.limit_purpose = None if amps is None else source
+        self.drive_pilot()
+        if self.on_change is not None:
+            self.on_change()
+
+    def offered_a(self) -> float:
+        """The current on offer on the pilot now: 0 while the wave is off."""
+        return self.offer().amps if self.hardware.pwm_on else 0.0
+
+    @property
+    def measurands(self) -> frozenset[str]:
+        """What this connector measures: its meter's measurands and, with a pilot,
+        Current.Offered."""
+        offered = {CURRENT_OFFERED} if self.hardware.has_pilot else set()
+        return self.meter.measurands | offered
+
+    def read(self, measurands: Iterable[str]) -> list[Reading]:
+        """The latest reading of each of ``measurands`` that this connector measures, in
+        order: the meter's, and the current on offer."""
+        readings = []
+        for measurand in measurands:
+            if measurand == CURRENT_OFFERED and self.hardware.has_pilot:
+                readings.append(Reading(CURRENT_OFFERED, self.offered_a(), "A"))
+            else:
+                readings.extend(self.meter.read([measurand]))
+        return readings
+
+    def offers_current(self) -> bool:
+        """The wave runs: a transaction may draw, and at least 6 A are on offer."""
+        tx = self.transaction
+        return tx is not None and not tx.deauthorized and self.offer().duty is not None
+
+    def drive_pilot(self) -> None:
+        """Put the pilot where the facts say: -12 V (F) while Unavailable or Faulted (a pilot
+        fault excepted, so that it can be seen to clear), else the wave of the offer while a
+        transaction may draw, else a steady +12 V."""
+        hardware = self.hardware
+        if not hardware.has_pilot:
+            return
+        status, _ = self.status()
+        reading = hardware.reading()
+        hardware.set_unavailable(
+            status is Status.UNAVAILABLE
+            or (status is Status.FAULTED and reading is not ConnectorReading.PILOT_FAULT)
+        )
+        hardware.offer(self.offer().amps if self.offers_current() else None)
+
+    def should_energise(self) -> bool:
+        """A vehicle asks again (C2/D2) while its transaction runs with the contactor open, and
+        no sequence holds the connector."""
+        return not (self.energising or self.busy.locked()) and self.may_energise()
+
+    def may_energise(self) -> bool:
+        hardware = self.hardware
+        tx = self.transaction
+        return (
+            hardware.has_pilot
+            and tx is not None
+            and not tx.deauthorized
+            and not hardware.contactor_closed
+            and hardware.ev_wants_energy
+            and hardware.energy_allowed()
+            and hardware.cable_in
+            and hardware.reading() is ConnectorReading.GOOD_CONNECTION
+        )
 
     def facts(self) -> ConnectorFacts:
         hardware = self.hardware
@@ -80,6 +185,8 @@ class Connector:
             cable_held=self.holds_cable(),
             meter_ok=self.meter.ok,
             meter_required=self.meter_required,
+            ev_connected=hardware.ev_connected,
+            ev_suspended=hardware.ev_paused,
         )
 
     def status(self) -> tuple[Status, ErrorCode]:
@@ -137,6 +244,8 @@ class Connector:
         status, error = self.status()
         tx = self.transaction
         position = hardware.lock_position
+        offer = self.offer()
+        duty = hardware.pilot_duty
         return {
             "id": self.id,
             "cable": hardware.cable_present,
@@ -152,4 +261,9 @@ class Connector:
             "connector_status": hardware.reading().value,
             "lock_drives": hardware.lock_drives,
             "operative": self.operative,
+            "pilot_state": hardware.pilot_state,
+            "pilot_duty": None if duty is None else round(duty, 1),
+            "current_offered_a": self.offered_a() if hardware.has_pilot else None,
+            "cable_rating_a": hardware.cable_rating_a,
+            "limit_source": offer.source,
         }

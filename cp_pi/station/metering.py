@@ -74,7 +74,7 @@ class Metering:
         self, connector: Connector, measurands: Iterable[str], context: str, at: str | None = None
     ) -> dict[str, Any]:
         """One MeterValue: a reading of each measurand, with one timestamp."""
-        readings = connector.meter.read(measurands)
+        readings = connector.read(measurands)
         return {
             "timestamp": at or timestamp(self._now()),
             "sampledValue": [reading.sampled_value(context) for reading in readings],

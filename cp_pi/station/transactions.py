@@ -208,7 +208,19 @@ class Transactions:
         connector.transaction = tx
         connector.finishing = False
         log.info("connector %d: %s started for %s", connector.id, tx.name, id_tag)
-        closed = (await hardware.close_contactor()).ok
+        if hardware.has_pilot:
+            connector.drive_pilot()  # the wave: the vehicle may now ask for energy
+            if not await hardware.wait_for_energy(hardware.ev_wait) and hardware.cable_in:
+                log.info(
+                    "connector %d: the vehicle does not ask for energy (pilot %s, %s)",
+                    connector.id,
+                    hardware.pilot_state,
+                    "wave on" if hardware.pwm_on else "no wave",
+                )
+                self._follow(connector, tx)
+                return True
+        closing = await hardware.close_contactor()
+        closed = closing.ok
         if not hardware.cable_in:
             log.warning(
                 "connector %d: cable removed as the contactor closed: stopping %s",
@@ -217,16 +229,42 @@ class Transactions:
             )
             await self.finish_locked(connector, Reason.ev_disconnected)
             return False
-        if not closed:
+        if not closed and closing.refused is not None and not hardware.energy_allowed():
+            log.info("connector %d: the vehicle stopped asking for energy", connector.id)
+        elif not closed:
             log.error(
                 "connector %d: contactor did not confirm closing; ending %s", connector.id, tx.name
             )
             await self.finish_locked(connector, Reason.other)
             return False
+        self._follow(connector, tx)
+        return True
+
+    def _follow(self, connector: Connector, tx: Transaction) -> None:
         tx.watchers = [
             asyncio.create_task(self._metering.follow(connector, tx)),
         ]
-        return True
+
+    async def energise(self, connector: Connector) -> None:
+        """Close the contactor for a vehicle that asks for energy again (C2) while its
+        transaction runs; a contactor that does not confirm ends the transaction."""
+        try:
+            async with connector.busy:
+                connector.energising = False
+                if not connector.may_energise():
+                    return
+                result = await connector.hardware.close_contactor()
+                tx = connector.transaction
+                if not result.ok and result.refused is None and tx is not None:
+                    log.error(
+                        "connector %d: contactor did not confirm closing; ending %s",
+                        connector.id,
+                        tx.name,
+                    )
+                    await self.finish_locked(connector, Reason.other)
+        finally:
+            connector.energising = False
+        self._refresh()
 
     async def stop_for_group(self, connector: Connector, tx: Transaction, id_tag: str) -> None:
         """Another tag of the starting tag's group (the same parentIdTag, OCPP 1.6 section 3.10)
@@ -262,6 +300,7 @@ class Transactions:
 
         The caller holds the connector's ``busy`` lock.
         """
+        connector.hardware.offer(None)  # the wave stops: the vehicle stops drawing
         opened = (await connector.hardware.open_contactor()).ok
         if not opened:
             log.error("connector %d: contactor did not confirm opening (welded?)", connector.id)

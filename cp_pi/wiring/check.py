@@ -128,7 +128,9 @@ async def _check(
             for number in range(1, len(settings.connectors) + 1):
                 rig.set_fault(number, rig_fault)
 
-    built = build_hardware(configs, settings.rig, pin_factory=factory, loop=loop, prepare=stand_in)
+    built = build_hardware(
+        configs, settings.rig, pin_factory=factory, loop=loop, prepare=stand_in, adc=settings.adc
+    )
     hardware = built.connectors
     try:
         return await _test(

@@ -18,6 +18,7 @@ from cp_pi.config import (
     CONTACTOR_AUX,
     LOCK_DRIVE,
     LOCK_FEEDBACK,
+    PILOT_PWM,
     PROXIMITY,
     RCD_TEST,
     RCD_TRIP,
@@ -98,6 +99,7 @@ def wires(config: ConnectorConfig) -> list[Wire]:
         ),
         RCD_TRIP: ("residual current trip", "input", f"{tripped} = tripped"),
         RCD_TEST: ("residual current test", "output", "high = test"),
+        PILOT_PWM: ("control pilot (1 kHz PWM)", "output", "high = +12 V, low = -12 V"),
     }
     return [Wire(words[role][0], pin, *words[role][1:]) for role, pin in config.pins.items()]
 

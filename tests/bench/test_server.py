@@ -36,7 +36,10 @@ async def http_get(url: str) -> tuple[int, Headers, str]:
 
 async def plugged_in(client: BenchClient) -> None:
     assert await client.command(op="plug", connector=1) == {"type": "ack", "op": "plug"}
-    await client.connector_reaches(cable=True, status="Preparing")
+    # The vehicle's side settles as well: the pilot's B and the PP's rating are debounced.
+    await client.connector_reaches(
+        cable=True, status="Preparing", pilot_state="B", cable_rating_a=32
+    )
 
 
 # -- state -----------------------------------------------------------------------------------
@@ -67,6 +70,12 @@ async def test_the_state_arrives_first_on_connect(url: str) -> None:
         "fault": "none",
         "rcd": "ok",  # mock pins give the residual-current monitor by default
         "meter": None,
+        "pilot_state": "A",  # no vehicle
+        "pilot_duty": None,  # no wave: steady +12 V
+        "current_offered_a": 0.0,
+        "cable_rating_a": None,  # no plug
+        "limit_source": "config",  # max_current, 32 A
+        "vehicle": "A",
     }
 
 
@@ -117,6 +126,22 @@ async def test_an_injected_fault_shows_and_clears(client: BenchClient) -> None:
     await client.connector_reaches(fault="none")
 
 
+async def test_the_vehicle_is_played_by_plug_ev_and_fault(client: BenchClient) -> None:
+    ack = await client.command(op="plug", connector=1, cable_rating=20)
+    assert ack == {"type": "ack", "op": "plug"}
+    await client.connector_reaches(vehicle="B", pilot_state="B", cable_rating_a=20)
+    assert await client.command(op="ev", connector=1, state="E") == {"type": "ack", "op": "ev"}
+    await client.connector_reaches(vehicle="E", pilot_state="E", status="Faulted")
+    await client.command(op="ev", connector=1, state="B")
+    await client.connector_reaches(pilot_state="B", status="Preparing")
+    await client.command(op="fault", connector=1, fault="diode_missing")
+    await client.connector_reaches(fault="diode_missing")
+    await client.command(op="plug", connector=1, cable_rating="bad")
+    await client.connector_reaches(status="Faulted", error_code="OtherError")
+    await client.command(op="unplug", connector=1)
+    await client.connector_reaches(vehicle="A", status="Available", cable_rating_a=None)
+
+
 async def test_a_ref_comes_back_with_the_answer(client: BenchClient) -> None:
     ack = await client.command(op="plug", connector=1, ref="plug-7")
     error = await client.command(op="plug", connector=9, ref={"n": 8})
@@ -139,6 +164,14 @@ async def test_a_ref_comes_back_with_the_answer(client: BenchClient) -> None:
         ),
         pytest.param(
             '{"op": "swipe", "connector": 1, "id_tag": ""}', "id_tag must be", id="empty-tag"
+        ),
+        pytest.param(
+            '{"op": "ev", "connector": 1, "state": "F"}', "unknown vehicle state 'F'", id="ev-f"
+        ),
+        pytest.param(
+            '{"op": "plug", "connector": 1, "cable_rating": 16}',
+            "unknown cable_rating 16",
+            id="cable-rating",
         ),
         pytest.param(
             '{"op": "swipe", "connector": 1, "id_tag": "' + "X" * 21 + '"}',

@@ -12,6 +12,8 @@ from cp_pi.config import (
     ContactorConfig,
     LockConfig,
     LockKind,
+    PilotConfig,
+    PpConfig,
     RcdConfig,
     RigConfig,
 )
@@ -26,7 +28,7 @@ TRAVEL = 0.02
 CONFIRM_TIMEOUT = 0.2
 #: 1 kWh per second: energy is visible after a few milliseconds.
 POWER_W = 3_600_000.0
-RIG = RigConfig(power_w=POWER_W, lock_travel_time=TRAVEL, contactor_delay=0.01)
+RIG = RigConfig(power_w=POWER_W, lock_travel_time=TRAVEL, contactor_delay=0.01, ev_delay=0.02)
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,19 @@ class Pins:
     feedback: int
     contactor: int
     aux: int
+    pilot: int
+    #: The first of its three ADC channels: CP high, CP low, PP.
+    channels: int
     #: The residual-current monitor; None: the one mock pins give by default (GPIO26, GPIO16).
     rcd: RcdConfig | None = None
 
 
 #: The default pin map.
-FIRST = Pins(proximity=17, lock=22, unlock=23, feedback=27, contactor=24, aux=25)
+FIRST = Pins(
+    proximity=17, lock=22, unlock=23, feedback=27, contactor=24, aux=25, pilot=18, channels=0
+)
 #: A second connector clear of every pin of the first one's default parts (the residual-current
-#: monitor's GPIO26 and GPIO16, SPI0 for the pilot's ADC, the UART, the PWM pins 18 and 13).
+#: monitor's GPIO26 and GPIO16, SPI0 for the pilot's ADC, the UART): its pilot on GPIO13 (PWM1).
 SECOND = Pins(
     proximity=5,
     lock=20,
@@ -52,6 +59,8 @@ SECOND = Pins(
     feedback=6,
     contactor=12,
     aux=19,
+    pilot=13,
+    channels=3,
     rcd=RcdConfig(trip_pin=4, test_pin=7),
 )
 
@@ -62,9 +71,11 @@ def connector(
     pins: Pins = FIRST,
     push_push: bool = False,
     aux: bool = True,
+    pilot: bool = False,
     **lock: Any,
 ) -> ConnectorConfig:
-    """A connector on ``pins`` with a fast lock of ``kind``; ``lock`` overrides its fields."""
+    """A connector on ``pins`` with a fast lock of ``kind`` and, with ``pilot``, a
+    control pilot and PP; ``lock`` overrides the lock's fields."""
     has_lock = kind is not LockKind.NONE
     lock_config = LockConfig(
         kind=kind,
@@ -82,6 +93,20 @@ def connector(
             confirm_timeout=CONFIRM_TIMEOUT,
         ),
         rcd=pins.rcd,
+        pilot=(
+            PilotConfig(
+                pwm_pin=pins.pilot,
+                high_channel=pins.channels,
+                low_channel=pins.channels + 1,
+                sample_idle=0.02,
+                sample_active=0.002,
+                debounce=2,
+                ev_wait=0.5,
+            )
+            if pilot
+            else None
+        ),
+        pp=PpConfig(channel=pins.channels + 2),
     )
 
 

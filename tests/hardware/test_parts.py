@@ -33,6 +33,7 @@ SHAPES = {
     "motor": connector(LockKind.MOTOR),
     "fixed cable": connector(LockKind.NONE),
     "no aux contact": connector(aux=False),
+    "control pilot": connector(pilot=True),
 }
 
 
@@ -61,6 +62,9 @@ def test_the_duplicate_check_covers_every_role_of_the_inventory(shape: str, tmp_
     assert refused.value.lines == [
         f"connectors[1].{role}: GPIO{pin} is already used by connectors[0].{role}"
         for role, pin in config.pins.items()
+    ] + [
+        f"connectors[1].{role}: ADC channel {channel} is already used by connectors[0].{role}"
+        for role, channel in config.adc_channels.items()
     ]
 
 
@@ -124,6 +128,7 @@ def test_a_connector_config_names_its_roles_by_their_keys() -> None:
         "contactor.feedback_pin": 25,
         "rcd.trip_pin": 26,
         "rcd.test_pin": 16,
+        "pilot.pwm_pin": 18,
     }
 
 

@@ -80,6 +80,7 @@ def test_outputs_go_low_at_interpreter_exit() -> None:
         config = ConnectorConfig(
             lock=LockConfig(kind=LockKind.NONE),
             contactor=ContactorConfig(pin={FIRST.contactor}, feedback_pin=None),
+            pilot=None,  # the contactor alone: a pilot would keep it open without a vehicle
         )
 
         async def main():

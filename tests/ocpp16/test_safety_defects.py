@@ -49,7 +49,10 @@ async def test_a_cable_pulled_while_the_contactor_closes_ends_the_transaction_at
     make_station: StationFactory, csms: CentralSystem, stop_on_disconnect: str
 ) -> None:
     slow_aux = RigConfig(lock_travel_time=0.02, contactor_delay=0.5)
-    async with make_station(rig=slow_aux) as station:
+    # Without a pilot the contactor closes as the transaction starts, so the cable can be pulled
+    # right between the output and its aux contact's confirmation.
+    no_pilot = [ConnectorConfig(lock=LockConfig(**FAST_LOCK), pilot=None)]
+    async with make_station(rig=slow_aux, connectors=no_pilot) as station:
         rig = rig_of(station)
         await csms.change_configuration(
             CP_ID, "StopTransactionOnEVSideDisconnect", stop_on_disconnect
