@@ -32,6 +32,7 @@ from cp_pi.hardware.parts import build_hardware
 from cp_pi.hardware.rig import BenchRig, RigFault
 from cp_pi.runlock import AlreadyRunning, RunLock
 from cp_pi.wiring.meter_check import meter_checks
+from cp_pi.wiring.pilot_check import pilot_checks
 from cp_pi.wiring.pin_map import Header, input_lines, pin_map_lines
 from cp_pi.wiring.trial import Check, Trial, Verdict
 
@@ -172,6 +173,8 @@ async def _test(
         checks += await meter_checks(
             connector, config, mock_pins=on_mock_pins, where=where, say=say
         )
+    for connector, config in connectors:
+        checks += await pilot_checks(connector, config, where=where, say=say)
     for connector, config in connectors:
         checks += await _residual_current_checks(connector, config, where, say)
     say("\nNo vehicle may be connected: closing the contactor makes the socket live.")

@@ -31,7 +31,7 @@ async def test_a_sound_module_passes_and_is_tested_through_its_test_output(
     assert "  residual current trip       GPIO26 / pin 37   input   high = tripped" in run.lines
     assert "  residual current test       GPIO16 / pin 36   output  high = test" in run.lines
     assert "  residual curr.  healthy       GPIO26 / pin 37 reads low" in run.lines
-    assert run.lines[-1] == "all 8 checks passed on mock pins"
+    assert run.lines[-1] == "all 12 checks passed on mock pins"
     assert run.status == 0
 
 
