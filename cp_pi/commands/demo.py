@@ -147,6 +147,20 @@ async def play(out: Any = sys.stdout) -> int:
                 value = sample.frame[3]["meterValue"][0]["sampledValue"][0]["value"]
                 story.say(f"  energy register: {value} Wh")
 
+            async def vehicle_pauses_and_resumes() -> None:
+                connector = station.connectors[1]
+                start = mark()
+                rig.ev(1, "B")
+                story.say("  the vehicle stops asking for energy (B2)")
+                await story.status("SuspendedEV", after=start)
+                story.expect(not connector.hardware.contactor_closed, "the contactor is closed")
+                story.expect(connector.transaction is not None, "the transaction ended")
+                start = mark()
+                rig.ev(1, "C")
+                story.say("  the vehicle asks again (C2)")
+                await story.status("Charging", after=start)
+                story.expect(connector.hardware.contactor_closed, "the contactor did not close")
+
             async def unlock_while_charging() -> None:
                 start = mark()
                 answer = await csms.unlock_connector(CP_ID, 1)
@@ -191,6 +205,11 @@ async def play(out: Any = sys.stdout) -> int:
             )
             await story.step("Charge: the meter counts energy", charge)
             await story.step(
+                "The vehicle pauses (B2): SuspendedEV, contactor opens; it asks again (C2):"
+                " Charging, contactor closes",
+                vehicle_pauses_and_resumes,
+            )
+            await story.step(
                 "Unlock while charging: contactor opens, StopTransaction(UnlockCommand), "
                 "lock opens, Unlocked, Finishing",
                 unlock_while_charging,
@@ -200,7 +219,7 @@ async def play(out: Any = sys.stdout) -> int:
                 unlock_with_stuck_lock,
             )
             await story.step("Repair the lock, unlock, unplug: Available", repair_and_unplug)
-            steps = 8
+            steps = 9
             story.say(
                 f"\n{steps - story.failures} of {steps} steps behaved"
                 + ("" if story.failures else ": the unlock story is complete.")

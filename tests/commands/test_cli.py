@@ -31,7 +31,7 @@ def test_help_lists_the_commands() -> None:
 def test_demo_plays_the_whole_unlock_story() -> None:
     result = run_cp_pi("demo")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "8 of 8 steps behaved" in result.stdout
+    assert "9 of 9 steps behaved" in result.stdout
     assert "UnlockFailed" in result.stdout
     assert "Traceback" not in result.stderr
 
