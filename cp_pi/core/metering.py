@@ -19,7 +19,7 @@ VOLTAGE = "Voltage"
 #: The current the charge point offers the vehicle on the control pilot.
 CURRENT_OFFERED = "Current.Offered"
 
-#: The line conductors, named as OCPP 1.6's SampledValue ``phase`` names them (7.30); a voltage
+#: The line conductors, named as the ``phase`` of an OCPP 1.6 SampledValue names them; a voltage
 #: is measured against neutral, ``L1-N``.
 LINE_PHASES = ("L1", "L2", "L3")
 #: Phase-to-neutral, as a meter measures its voltages.

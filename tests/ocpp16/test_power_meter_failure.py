@@ -118,7 +118,7 @@ def stopping_connectors(sdm: SdmServer) -> list[ConnectorConfig]:
 async def test_on_failure_stop_ends_the_transaction_and_refuses_starts_until_the_meter_is_back(
     make_station: StationFactory, csms: CentralSystem, sdm: SdmServer, failure: str
 ) -> None:
-    """StopTransaction's reason is Other (OCPP 1.6 7.44: none of the other reasons is a failed
+    """StopTransaction's reason is Other (none of OCPP 1.6's other Reason values is a failed
     meter); meterStop is the last good register."""
     async with make_station(connectors=stopping_connectors(sdm)) as station:
         transaction_id = await start_charging(station, csms)
