@@ -22,7 +22,7 @@ from ocpp.v16.enums import MessageTrigger
 
 from cp_pi import __version__
 from cp_pi.bench.server import BenchServer, ExtraCommand
-from cp_pi.config import ConfigError, Settings, check_runnable
+from cp_pi.config import ConfigError, MeterFailure, Settings, check_runnable
 from cp_pi.core.schedule import Supply
 from cp_pi.errors import UserError
 from cp_pi.hardware.factory import make_pin_factory
@@ -133,8 +133,12 @@ def build_station(settings: Settings, *, clock: Clock | None = None) -> Station:
     def changed(connector: Connector) -> Callable[[], None]:
         return lambda: holder[0].on_hardware_change(connector) if holder else None
 
-    for hardware in built.connectors:
-        connector = Connector(hardware=hardware, meter=hardware.meter)
+    for hardware, config in zip(built.connectors, settings.connectors, strict=True):
+        connector = Connector(
+            hardware=hardware,
+            meter=hardware.meter,
+            meter_required=config.meter.on_failure is MeterFailure.STOP,
+        )
         hardware.on_change = changed(connector)
         connectors.append(connector)
     store = Store.open_or_memory(settings.data_dir)

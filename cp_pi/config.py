@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn, Self
+from typing import Annotated, Any, Literal, NoReturn, Self, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -24,8 +24,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -112,6 +114,8 @@ def _none_word(value: object) -> object:
     return value
 
 
+T = TypeVar("T", bound=BaseModel)
+
 #: A BCM GPIO number on the header.
 GpioPin = Annotated[int, AfterValidator(_on_header)]
 #: A pin that may be absent: None in code and JSON, ``"none"`` in TOML.
@@ -122,6 +126,22 @@ class Strict(BaseModel):
     """Unknown keys are errors: a typo in a safety setting must never be ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+#: The tags of :data:`SectionOrNone`'s two forms: blank, so that :func:`_dotted` leaves them out
+#: and a mistake is named by its key alone (``connectors[0].rcd.trip_pin``).
+_SECTION, _WORD = "", " "
+
+
+def _section_or_word(value: object) -> str:
+    return _WORD if isinstance(value, str) else _SECTION
+
+
+#: A part's section, or ``"none"`` for a part that is not fitted.
+SectionOrNone = Annotated[
+    Annotated[T, Tag(_SECTION)] | Annotated[Literal["none"], Tag(_WORD)],
+    Discriminator(_section_or_word),
+]
 
 
 class LockKind(StrEnum):
@@ -254,11 +274,14 @@ class MeterModel(StrEnum):
 
 
 class MeterFailure(StrEnum):
-    """What a connector does while its meter is silent or answers garbage: charging goes on
-    (PowerMeterFailure is reported, meterStop is the last good register). Stopping the charge
-    is not offered yet."""
+    """What a connector does while its meter is silent or answers garbage (PowerMeterFailure is
+    reported either way, and meterStop is the last good register)."""
 
+    #: Charging goes on, unmetered from the last good reading.
     CONTINUE = "continue"
+    #: The running transaction ends (reason Other) and the connector is Faulted, taking no new
+    #: transaction, until the meter answers sanely again: no energy that is not metered.
+    STOP = "stop"
 
 
 class MeterConfig(Strict):
@@ -313,25 +336,20 @@ class RcdConfig(Strict):
     """The residual-current monitor (a Type A RCD with 6 mA DC detection, or an RDC-DD module):
     its trip output, and the test input that makes it trip on purpose.
 
-    Off (``trip_pin = "none"``) unless configured, since a default pin would collide with the
-    pins of every second connector configured today.
+    A connector's ``rcd`` is this section, ``"none"`` (no module wired), or left out: then the
+    module at these default pins on mock pins (the bench rig plays it), none on real pins, where
+    a module that is not wired would read "tripped" for ever.
     """
 
-    #: The module's trip output; None: no residual-current monitor is wired.
-    trip_pin: OptionalPin = None
+    #: The module's trip output.
+    trip_pin: GpioPin = 26
     #: Level of the trip input while tripped. The module's output holds the line low while
     #: healthy against a pull-up, so a broken wire reads "tripped".
     trip_active: ActiveLevel = ActiveLevel.HIGH
     #: The module's test input; None: no self-test before a session.
-    test_pin: OptionalPin = None
+    test_pin: OptionalPin = 16
     #: Seconds the module has to trip on its test input, and to be healthy again after it.
     test_timeout: float = Field(default=0.5, gt=0, le=5)
-
-    @model_validator(mode="after")
-    def _test_needs_trip(self) -> Self:
-        if self.test_pin is not None and self.trip_pin is None:
-            _reject([("test_pin", "a self-test needs trip_pin to see the module trip")])
-        return self
 
 
 #: The ADC's channels: MCP3008 (10 bits) or MCP3208 (12 bits), 8 single-ended inputs.
@@ -412,7 +430,8 @@ class ConnectorConfig(Strict):
     lock: LockConfig = Field(default_factory=LockConfig)
     contactor: ContactorConfig = Field(default_factory=ContactorConfig)
     meter: MeterConfig = Field(default_factory=MeterConfig)
-    rcd: RcdConfig = Field(default_factory=RcdConfig)
+    #: The residual-current monitor: a section, "none", or left out (see :class:`RcdConfig`).
+    rcd: SectionOrNone[RcdConfig] | None = None
     #: The control pilot, or None ("none"): another board does it and the contactor follows
     #: the transaction alone, as without a pilot.
     pilot: Annotated[PilotConfig | None, BeforeValidator(_none_word)] = Field(
@@ -425,6 +444,18 @@ class ConnectorConfig(Strict):
     cable_rating: float | None = Field(default=None, ge=6, le=80)
     #: The installation's limit in amperes: the most this connector ever offers.
     max_current: float = Field(default=32.0, ge=6, le=80)
+
+    @property
+    def rcd_module(self) -> RcdConfig | None:
+        """The residual-current monitor in use, once :meth:`on_pins` gave the defaults."""
+        return self.rcd if isinstance(self.rcd, RcdConfig) else None
+
+    def on_pins(self, *, mock_pins: bool) -> ConnectorConfig:
+        """This connector with the parts its pins give it by default: on mock pins, a
+        residual-current monitor where none is configured or switched off."""
+        if self.rcd is None and mock_pins:
+            return self.model_copy(update={"rcd": RcdConfig()})
+        return self
 
     @property
     def adc_channels(self) -> dict[str, int]:
@@ -444,7 +475,7 @@ class ConnectorConfig(Strict):
         The one list of a connector's pins: the duplicate-pin check reads it here, and the
         hardware parts built from this configuration declare the same inventory.
         """
-        lock, contactor = self.lock, self.contactor
+        lock, contactor, rcd = self.lock, self.contactor, self.rcd_module
         pins = {
             PROXIMITY: self.proximity_pin,
             LOCK_DRIVE: lock.lock_pin,
@@ -452,8 +483,8 @@ class ConnectorConfig(Strict):
             LOCK_FEEDBACK: lock.feedback_pin,
             CONTACTOR: contactor.pin,
             CONTACTOR_AUX: contactor.feedback_pin,
-            RCD_TRIP: self.rcd.trip_pin,
-            RCD_TEST: self.rcd.test_pin,
+            RCD_TRIP: None if rcd is None else rcd.trip_pin,
+            RCD_TEST: None if rcd is None else rcd.test_pin,
             PILOT_PWM: None if self.pilot is None else self.pilot.pwm_pin,
         }
         return {role: pin for role, pin in pins.items() if pin is not None}
@@ -869,6 +900,8 @@ def _toml_source(path: Path) -> TomlConfigSettingsSource:
 def _dotted(loc: tuple[int | str, ...]) -> str:
     key = ""
     for part in loc:
+        if part in (_SECTION, _WORD):  # a tag of SectionOrNone, not a key
+            continue
         if isinstance(part, int):
             key += f"[{part}]"
         else:
@@ -947,6 +980,21 @@ def check_runnable(settings: Settings, *, mock_pins: bool) -> None:
         ]
         if problems:
             raise ConfigError(problems)
+    connectors_on(settings.connectors, mock_pins=mock_pins)
+
+
+def connectors_on(connectors: list[ConnectorConfig], *, mock_pins: bool) -> list[ConnectorConfig]:
+    """Every connector with the parts these pins give it by default (:meth:`ConnectorConfig.
+    on_pins`); ConfigError when a default part lands on a pin another part already uses."""
+    resolved = [connector.on_pins(mock_pins=mock_pins) for connector in connectors]
+    problems = [
+        f"{key}: {reason} (the residual-current monitor mock pins give by default: give this"
+        ' connector its own rcd pins, or rcd = "none")'
+        for key, reason in _shared_pins(resolved)
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return resolved
 
 
 def load_settings_or_exit(

@@ -16,8 +16,10 @@ from cp_pi.config import (
     ConfigError,
     LockKind,
     MeterKind,
+    RcdConfig,
     Settings,
     check_runnable,
+    connectors_on,
     load_settings,
     load_settings_or_exit,
 )
@@ -530,6 +532,9 @@ def test_check_config_prints_the_pin_map_with_header_pins(tmp_path: Path) -> Non
         "lock feedback GPIO5 / pin 29 input low = engaged",
         "contactor GPIO24 / pin 18 output high = closed",
         "contactor aux contact GPIO25 / pin 22 input low = closed",
+        # mock pins give the residual-current monitor by default
+        "residual current trip GPIO26 / pin 37 input high = tripped",
+        "residual current test GPIO16 / pin 36 output high = test",
         "control pilot (1 kHz PWM) GPIO18 / pin 12 output high = +12 V, low = -12 V",
     ]
 
@@ -575,7 +580,7 @@ def test_a_connector_meter_is_simulated_on_mock_pins_and_none_on_real_ones(
         ),
         ('parity = "X"', "connectors[0].meter.parity", "'N', 'E' or 'O'"),
         ("unit = 0", "connectors[0].meter.unit", "greater than or equal to 1"),
-        ('on_failure = "stop"', "connectors[0].meter.on_failure", "'continue'"),
+        ('on_failure = "halt"', "connectors[0].meter.on_failure", "'continue' or 'stop'"),
         ("pol_interval = 1", "connectors[0].meter.pol_interval", "unknown setting"),
         ("poll_interval = 0", "connectors[0].meter.poll_interval", "greater than 0"),
     ],
@@ -599,3 +604,65 @@ def test_the_simulated_meter_runs_on_mock_pins_only(charger: Charger) -> None:
 
     assert_one_problem(refused.value.lines, "connectors[0].meter.kind", "mock pins only")
     check_runnable(settings, mock_pins=True)
+
+
+# The residual-current monitor
+
+
+def test_mock_pins_give_a_residual_current_monitor_and_rcd_none_takes_it_away(
+    charger: Charger,
+) -> None:
+    charger.write(
+        """
+        [[connectors]]
+        [[connectors]]
+        proximity_pin = 5
+        lock.kind = "none"
+        contactor = { pin = 12, feedback_pin = 19 }
+        rcd = "none"
+        pilot = "none"
+        """
+    )
+    settings = charger.load()
+
+    first, second = connectors_on(settings.connectors, mock_pins=True)
+    assert first.rcd_module == RcdConfig(trip_pin=26, test_pin=16)
+    assert second.rcd_module is None
+    assert [c.rcd_module for c in connectors_on(settings.connectors, mock_pins=False)] == [
+        None,
+        None,
+    ]
+
+
+def test_a_default_monitor_landing_on_a_used_pin_names_the_way_out(charger: Charger) -> None:
+    charger.write(
+        """
+        csms_url = "ws://csms.example.com/ocpp"
+        [[connectors]]
+        [[connectors]]
+        proximity_pin = 5
+        lock.kind = "none"
+        contactor = { pin = 12, feedback_pin = 19 }
+        pilot = "none"
+        """
+    )
+    settings = charger.load()
+    check_runnable(settings, mock_pins=False)  # real pins give no default monitor
+
+    with pytest.raises(ConfigError) as refused:
+        check_runnable(settings, mock_pins=True)
+
+    assert refused.value.lines == [
+        "connectors[1].rcd.trip_pin: GPIO26 is already used by connectors[0].rcd.trip_pin (the"
+        " residual-current monitor mock pins give by default: give this connector its own rcd"
+        ' pins, or rcd = "none")',
+        "connectors[1].rcd.test_pin: GPIO16 is already used by connectors[0].rcd.test_pin (the"
+        " residual-current monitor mock pins give by default: give this connector its own rcd"
+        ' pins, or rcd = "none")',
+    ]
+
+
+def test_a_monitor_section_without_a_trip_pin_is_refused(charger: Charger) -> None:
+    charger.write('[[connectors]]\n[connectors.rcd]\ntrip_pin = "none"\n')
+
+    assert_one_problem(charger.problems(), "connectors[0].rcd.trip_pin", "integer")

@@ -298,7 +298,7 @@ class BenchServer:
                 if fault is RigFault.RCD_TRIP and self.rig.rcd_tripped(connector_id) is None:
                     raise BenchError(
                         f"connector {connector_id} has no residual-current monitor"
-                        " (configure its rcd.trip_pin)"
+                        ' (its rcd is "none")'
                     )
                 self.rig.set_fault(connector_id, fault)
                 # Not every fault moves a pin (a cut feedback wire on an open lock reads the

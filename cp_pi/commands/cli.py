@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     wiring.add_argument(
         "--fault",
-        choices=["lock_stuck", "feedback_broken", "contactor_welded", "rcd_trip"],
+        choices=["lock_stuck", "feedback_broken", "contactor_welded", "rcd_trip", "meter_offline"],
         help="(mock pins) break a part of the rig first (default: none)",
     )
 
@@ -341,11 +341,15 @@ def _check_runnable(settings: Settings) -> None:
 def _print_settings(settings: Settings) -> None:
     """The settings in effect, then each connector's pins as the harness is built: BCM number
     and physical header pin."""
+    from cp_pi.config import connectors_on
+    from cp_pi.hardware.factory import resolves_to_mock
     from cp_pi.wiring.pin_map import board_header, pin_map_lines
 
     print(settings.model_dump_json(indent=2))
     header = board_header()
-    for number, connector in enumerate(settings.connectors, start=1):
+    mock_pins = resolves_to_mock(settings.pin_factory)
+    connectors = connectors_on(settings.connectors, mock_pins=mock_pins)
+    for number, connector in enumerate(connectors, start=1):
         print(f"\nconnector {number} pin map:")
         print(*pin_map_lines(connector, header), sep="\n")
 

@@ -147,18 +147,19 @@ async def play(out: Any = sys.stdout) -> int:
                 value = sample.frame[3]["meterValue"][0]["sampledValue"][0]["value"]
                 story.say(f"  energy register: {value} Wh")
 
-            async def vehicle_pauses() -> None:
-                hardware = station.charger.connectors[1].hardware
+            async def vehicle_pauses_and_resumes() -> None:
+                connector = station.connectors[1]
                 start = mark()
                 rig.ev(1, "B")
-                story.say("  the vehicle stops asking for energy: control pilot B")
+                story.say("  the vehicle stops asking for energy (B2)")
                 await story.status("SuspendedEV", after=start)
-                story.expect(not hardware.contactor_closed, "the contactor stayed closed in B")
+                story.expect(not connector.hardware.contactor_closed, "the contactor is closed")
+                story.expect(connector.transaction is not None, "the transaction ended")
                 start = mark()
                 rig.ev(1, "C")
-                story.say("  the vehicle asks again: control pilot C")
+                story.say("  the vehicle asks again (C2)")
                 await story.status("Charging", after=start)
-                story.expect(hardware.contactor_closed, "the contactor did not close again in C")
+                story.expect(connector.hardware.contactor_closed, "the contactor did not close")
 
             async def unlock_while_charging() -> None:
                 start = mark()
@@ -204,9 +205,9 @@ async def play(out: Any = sys.stdout) -> int:
             )
             await story.step("Charge: the meter counts energy", charge)
             await story.step(
-                "The vehicle pauses (pilot B): contactor opens, SuspendedEV; it resumes (C): "
-                "Charging",
-                vehicle_pauses,
+                "The vehicle pauses (B2): SuspendedEV, contactor opens; it asks again (C2):"
+                " Charging, contactor closes",
+                vehicle_pauses_and_resumes,
             )
             await story.step(
                 "Unlock while charging: contactor opens, StopTransaction(UnlockCommand), "

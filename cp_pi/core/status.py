@@ -76,6 +76,9 @@ class ConnectorFacts:
     #: A reservation holds the connector (ReserveNow): Reserved until its holder comes, it
     #: expires or is cancelled.
     reserved: bool = False
+    #: No energy without a meter (``meter.on_failure = "stop"``): a failed meter faults the
+    #: connector instead.
+    meter_required: bool = False
     #: A vehicle is at the cable's other end (the control pilot reads B, C or D; without a
     #: pilot, the cable is all there is to go by).
     ev_connected: bool = True
@@ -86,12 +89,15 @@ class ConnectorFacts:
 def connector_status(facts: ConnectorFacts) -> tuple[Status, ErrorCode]:
     """OCPP 1.6 section 4.9, as a function of the facts.
 
-    A failed meter does not fault the connector: it charges on and says PowerMeterFailure.
+    A failed meter does not fault the connector unless the meter is required: it charges on and
+    says PowerMeterFailure.
     """
     error = error_code_of(facts.reading)
     if error is not ErrorCode.NO_ERROR:
         return Status.FAULTED, error
     if not facts.meter_ok:
+        if facts.meter_required:
+            return Status.FAULTED, ErrorCode.POWER_METER_FAILURE
         error = ErrorCode.POWER_METER_FAILURE
     if facts.transaction_running:
         if not (facts.cable_present and facts.ev_connected) or (

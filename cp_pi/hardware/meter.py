@@ -1,9 +1,11 @@
 """Where the meter readings of a connector come from.
 
 The controller needs a cumulative energy register in Wh (OCPP's meterStart/meterStop), and may
-report more: a meter declares the OCPP measurands it really measures, and the charge point accepts
-only those in its MeterValues configuration keys. The Modbus meter also measures Voltage,
-Current.Import and Power.Active.Import. Hardware without an energy meter still charges:
+report more: a meter declares the OCPP measurands it really measures, each bare and on each phase
+it measures it on ("Current.Import", "Current.Import.L1"), and the charge point accepts only
+those in its MeterValues configuration keys. The Modbus meter and the simulated one also measure
+Voltage, Current.Import and Power.Active.Import per phase. Hardware without an energy meter still
+charges:
 :class:`NoMeter` reads 0 Wh throughout, so transactions start and stop normally and report no
 energy.
 
@@ -22,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from cp_pi.core.metering import ENERGY_REGISTER, Reading
+from cp_pi.core.metering import ENERGY_REGISTER, Reading, keys_of
 
 logger = logging.getLogger("cp_pi.hardware")
 
@@ -30,12 +32,18 @@ logger = logging.getLogger("cp_pi.hardware")
 class EnergyMeter(Protocol):
     @property
     def measurands(self) -> frozenset[str]:
-        """The OCPP measurands this meter measures (always the energy register)."""
+        """The items a measurand list may name for this meter: each measurand it measures, bare
+        and with each phase it measures it on (always the energy register)."""
         ...
 
     @property
     def ok(self) -> bool:
         """The last reading succeeded; False while the meter is silent or answers garbage."""
+        ...
+
+    @property
+    def problem(self) -> str | None:
+        """Why the last reading failed, in the meter's words; None while :attr:`ok`."""
         ...
 
     def on_health(self, listener: Callable[[bool], None]) -> None:
@@ -47,7 +55,8 @@ class EnergyMeter(Protocol):
         ...
 
     def read(self, measurands: Iterable[str]) -> list[Reading]:
-        """The latest reading of each of ``measurands`` that this meter measures, in order."""
+        """The latest readings of each of ``measurands`` that this meter measures, in order (a
+        bare measurand measured only per phase gives one reading per phase)."""
         ...
 
     async def refresh(self) -> None:
@@ -69,6 +78,10 @@ class NoMeter:
     @property
     def ok(self) -> bool:
         return True
+
+    @property
+    def problem(self) -> str | None:
+        return None
 
     def on_health(self, listener: Callable[[bool], None]) -> None:
         return None
@@ -95,12 +108,15 @@ class PolledMeter(ABC):
     connector's choice.
     """
 
-    def __init__(self, measurands: frozenset[str], poll_interval: float) -> None:
-        self._measurands = measurands | {ENERGY_REGISTER}
+    def __init__(self, readings: Iterable[Reading], poll_interval: float) -> None:
+        """``readings``: one of each reading the meter takes (their values do not matter), from
+        which it knows what it measures."""
+        self._measurands = frozenset(keys_of(readings)) | {ENERGY_REGISTER}
         self._poll_interval = poll_interval
-        self._latest: dict[str, Reading] = {ENERGY_REGISTER: Reading(ENERGY_REGISTER, 0, "Wh")}
+        self._latest = keys_of([Reading(ENERGY_REGISTER, 0, "Wh")])
         self._polling: asyncio.Task[None] | None = None
         self._ok = True
+        self._problem: str | None = None
         self._health_listeners: list[Callable[[bool], None]] = []
 
     @property
@@ -110,6 +126,10 @@ class PolledMeter(ABC):
     @property
     def ok(self) -> bool:
         return self._ok
+
+    @property
+    def problem(self) -> str | None:
+        return self._problem
 
     def on_health(self, listener: Callable[[bool], None]) -> None:
         self._health_listeners.append(listener)
@@ -128,15 +148,24 @@ class PolledMeter(ABC):
         try:
             readings = await self._measure()
         except Exception as error:  # a meter's transport fails in its own way
-            if self._ok:
-                logger.warning(
-                    "meter unreadable (%s): keeping its last good reading, %d Wh",
-                    error or type(error).__name__,
-                    self.read_wh(),
-                )
-                self._set_ok(False)
+            self._failed(error)
             return
+        self._took(readings)
+
+    def _failed(self, error: Exception) -> None:
+        """A reading failed: the last good one stays; said once, not at every poll."""
+        self._problem = str(error) or type(error).__name__
+        if self._ok:
+            logger.warning(
+                "meter unreadable (%s): keeping its last good reading, %d Wh",
+                self._problem,
+                self.read_wh(),
+            )
+            self._set_ok(False)
+
+    def _took(self, readings: Iterable[Reading]) -> None:
         self._keep(readings)
+        self._problem = None
         if not self._ok:
             logger.info("meter answers again: %d Wh", self.read_wh())
             self._set_ok(True)
@@ -147,17 +176,17 @@ class PolledMeter(ABC):
             listener(ok)
 
     def _keep(self, readings: Iterable[Reading]) -> None:
-        self._latest = {reading.measurand: reading for reading in readings}
+        self._latest = keys_of(readings)
 
     @abstractmethod
     async def _measure(self) -> list[Reading]:
         """One reading of every measurand; I/O goes to a thread or an async client."""
 
     def read_wh(self) -> int:
-        return int(self._latest[ENERGY_REGISTER].value)
+        return int(self._latest[ENERGY_REGISTER][0].value)
 
     def read(self, measurands: Iterable[str]) -> list[Reading]:
-        return [self._latest[m] for m in measurands if m in self._latest]
+        return [reading for m in measurands for reading in self._latest.get(m, [])]
 
     def close(self) -> None:
         if self._polling is not None:

@@ -5,25 +5,26 @@ power block, then the import register). A reading that is not a number, or an en
 lower than the last good one, is garbage: the poll fails like a silent meter, so the last good
 reading stays and the meter reports itself not ok until a sane reading comes back.
 
-OCPP's measurands here carry no phase: a three-phase meter reports its total power, its total
-current (the sum of the phases) and the mean of its phase voltages.
+Each phase's voltage (to neutral), current and active power is a reading of its own; the total
+power (the sum of the phases) is the whole connector's figure. A single-phase meter measures L1.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from statistics import fmean
+from collections.abc import Sequence
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
 from cp_pi.config import MeterConfig
-from cp_pi.core.metering import ENERGY_REGISTER, POWER, Reading
+from cp_pi.core.metering import CURRENT, ENERGY_REGISTER, POWER, VOLTAGE, Reading, per_phase
 from cp_pi.hardware.meter import PolledMeter
 from cp_pi.hardware.meter_maps import REGISTER_MAPS, RegisterMap
 
-CURRENT = "Current.Import"
-VOLTAGE = "Voltage"
+__all__ = ["CURRENT", "MODBUS_MEASURANDS", "VOLTAGE", "MeterGarbage", "ModbusMeter"]
+
+#: The measurands every model measures (each phase's too, as the model has them).
 MODBUS_MEASURANDS = frozenset({ENERGY_REGISTER, POWER, CURRENT, VOLTAGE})
 
 _FLOAT = AsyncModbusTcpClient.DATATYPE.FLOAT32
@@ -37,13 +38,14 @@ class ModbusMeter(PolledMeter):
     """One SDM meter at ``config.unit`` on its bus; :meth:`close` also closes the client."""
 
     def __init__(self, config: MeterConfig) -> None:
-        super().__init__(MODBUS_MEASURANDS, config.poll_interval)
-        # pymodbus logs every failed request: a meter off its bus would write a line per poll
-        # for hours. The meter logs its failure once, with pymodbus's reason, and its recovery.
-        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         if config.model is None:
             raise ValueError("a Modbus meter needs its model")
         self._map: RegisterMap = REGISTER_MAPS[config.model]
+        zeros = [0.0] * len(self._map.voltage)
+        super().__init__(self._readings(0, zeros, zeros, zeros), config.poll_interval)
+        # pymodbus logs every failed request: a meter off its bus would write a line per poll
+        # for hours. The meter logs its failure once, with pymodbus's reason, and its recovery.
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         self._unit = config.unit
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient
         # reconnect_delay=0: no reconnecting in the background; each poll connects if it must.
@@ -97,11 +99,19 @@ class ModbusMeter(PolledMeter):
         if wh < 0 or (self._last_wh is not None and wh < self._last_wh):
             raise MeterGarbage(f"the energy register went back to {wh} Wh from {self._last_wh} Wh")
         self._last_wh = wh
+        return self._readings(wh, at(registers.voltage), at(registers.current), at(registers.power))
+
+    @staticmethod
+    def _readings(
+        wh: int, volts: Sequence[float], amps: Sequence[float], watts: Sequence[float]
+    ) -> list[Reading]:
+        """The register, the total power, then each phase's power, current and voltage."""
         return [
             Reading(ENERGY_REGISTER, wh, "Wh"),
-            Reading(POWER, round(sum(at(registers.power)), 1), "W"),
-            Reading(CURRENT, round(sum(at(registers.current)), 2), "A"),
-            Reading(VOLTAGE, round(fmean(at(registers.voltage)), 1), "V"),
+            Reading(POWER, round(sum(watts), 1), "W"),
+            *per_phase(POWER, "W", [round(w, 1) for w in watts]),
+            *per_phase(CURRENT, "A", [round(a, 2) for a in amps]),
+            *per_phase(VOLTAGE, "V", [round(v, 1) for v in volts], to_neutral=True),
         ]
 
     def close(self) -> None:

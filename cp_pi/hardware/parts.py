@@ -26,6 +26,7 @@ from cp_pi.config import (
     LockKind,
     MeterKind,
     RigConfig,
+    connectors_on,
 )
 from cp_pi.hardware.connector import ConnectorHardware, ConnectorParts
 from cp_pi.hardware.contactor import Contactor
@@ -69,7 +70,9 @@ def build_hardware(
     parts.
 
     ``prepare`` sets the rig's world (a fault, a cable in) before any part reads its pins.
+    Mock pins give each connector the parts they have by default (``connectors_on``).
     """
+    configs = connectors_on(list(configs), mock_pins=isinstance(pin_factory, MockFactory))
     adc_config = adc or AdcConfig()
     rig = (
         BenchRig(pin_factory, configs, rig_config, loop=loop, adc=adc_config)
@@ -122,10 +125,11 @@ def build_connector(
             undo.callback(lock.release)
         contactor = build_contactor(connector_id, config, pin_factory=pin_factory, loop=loop)
         undo.callback(contactor.release)
+        rcd_config = config.rcd_module
         rcd = (
             None
-            if config.rcd.trip_pin is None
-            else ResidualCurrentMonitor(config.rcd, pin_factory=pin_factory, loop=loop)
+            if rcd_config is None
+            else ResidualCurrentMonitor(rcd_config, pin_factory=pin_factory, loop=loop)
         )
         if rcd is not None:
             undo.callback(rcd.release)

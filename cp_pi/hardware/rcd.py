@@ -30,8 +30,6 @@ class ResidualCurrentMonitor(_DigitalInput):
         pin_factory: Factory,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
-        if config.trip_pin is None:
-            raise ValueError("a residual-current monitor needs rcd.trip_pin")
         super().__init__(
             RCD_TRIP, config.trip_pin, config.trip_active, pin_factory=pin_factory, loop=loop
         )

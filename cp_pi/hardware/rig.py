@@ -45,7 +45,7 @@ from cp_pi.config import (
     LockKind,
     RigConfig,
 )
-from cp_pi.core.metering import ENERGY_REGISTER, POWER, Reading
+from cp_pi.core.metering import CURRENT, ENERGY_REGISTER, POWER, VOLTAGE, Reading, per_phase
 from cp_pi.core.pilot import (
     NOMINAL_HIGH_V,
     PilotState,
@@ -72,6 +72,8 @@ class RigFault(StrEnum):
     RCD_TRIP = "rcd_trip"
     #: The vehicle's pilot diode is missing: the pilot's low phase does not reach -12 V.
     DIODE_MISSING = "diode_missing"
+    #: The energy meter stops answering (its bus is cut); it answers again when healed.
+    METER_OFFLINE = "meter_offline"
 
 
 #: A plug whose coding resistor is in no band (a damaged cable): ``cable_rating = "bad"``.
@@ -412,7 +414,10 @@ class _ResidualCurrent(_Simulator):
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         super().__init__(factory, rig, loop)
-        self._active = config.rcd.trip_active
+        module = config.rcd_module
+        if module is None:
+            raise ValueError("the rig plays a residual-current monitor only where one is wired")
+        self._active = module.trip_active
         self._leaking = False
         self._testing = False
         pins = config.pins
@@ -443,6 +448,25 @@ class _ResidualCurrent(_Simulator):
     def set_fault(self, fault: RigFault) -> None:
         self._leaking = fault is RigFault.RCD_TRIP
         self._show()
+
+
+class _MeterBus(_Simulator):
+    """The line to the connector's energy meter: silent while the ``meter_offline`` fault
+    lasts. The simulated meter hears each change at once."""
+
+    def __init__(
+        self, factory: MockFactory, rig: RigConfig, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        super().__init__(factory, rig, loop)
+        self.silent = False
+        self.on_change: list[Callable[[], None]] = []
+
+    def set_fault(self, fault: RigFault) -> None:
+        silent = fault is RigFault.METER_OFFLINE
+        if silent != self.silent:
+            self.silent = silent
+            for listener in list(self.on_change):
+                listener()
 
 
 class _Vehicle(_Simulator):
@@ -597,13 +621,14 @@ class _Connector:
             if config.pilot is None or adc is None
             else _Vehicle(factory, config, rig, loop, adc, self.contactor)
         )
+        self.meter_bus = _MeterBus(factory, rig, loop)
 
     @property
     def parts(self) -> list[_Simulator]:
         latch: list[_Simulator] = [] if self.latch is None else [self.latch]
         rcd: list[_Simulator] = [] if self.rcd is None else [self.rcd]
         vehicle: list[_Simulator] = [] if self.vehicle is None else [self.vehicle]
-        return [self.cable, *latch, self.contactor, *rcd, *vehicle]
+        return [self.cable, *latch, self.contactor, *rcd, *vehicle, self.meter_bus]
 
     def set_fault(self, fault: RigFault) -> None:
         """One fault at a time: setting one (or ``none``) heals the others; the inputs re-sync."""
@@ -616,29 +641,43 @@ class _Connector:
             part.close()
 
 
+#: The simulated supply: three phases at 230 V to neutral.
+SUPPLY_PHASES = 3
+SUPPLY_VOLTAGE = 230.0
+
+
 class SimulatedMeter(PolledMeter):
-    """The energy register and the active power of one connector of the rig.
+    """The energy register, the active power and each phase's power, current and voltage of
+    one connector of the rig: a three-phase meter at 230 V whose vehicle's power is shared
+    evenly by the phases.
 
     Taking a reading is arithmetic, no I/O. It is taken whenever the contactor output switches,
-    so that the power read between two polls is the power drawn; and polled only while energy
-    flows, since an idle register cannot move (a fleet of idle stations stays idle).
+    so that the power read between two polls is the power drawn, and whenever its bus goes
+    silent or answers again; and polled only while energy flows, since an idle register cannot
+    move (a fleet of idle stations stays idle).
     """
 
-    def __init__(self, contactor: _Contactor, poll_interval: float) -> None:
-        super().__init__(frozenset({ENERGY_REGISTER, POWER}), poll_interval)
+    def __init__(self, contactor: _Contactor, bus: _MeterBus, poll_interval: float) -> None:
+        super().__init__(_figures(0.0, 0.0), poll_interval)
         self._contactor = contactor
+        self._bus = bus
         self._started = False
         contactor.on_output.append(self._switched)
+        bus.on_change.append(self._take)
         self._take()
 
     def _readings(self) -> list[Reading]:
-        return [
-            Reading(ENERGY_REGISTER, int(self._contactor.energy_wh()), "Wh"),
-            Reading(POWER, self._contactor.power_w(), "W"),
-        ]
+        if self._bus.silent:
+            raise ConnectionError("no answer from the simulated meter (meter_offline)")
+        return _figures(self._contactor.energy_wh(), self._contactor.power_w())
 
     def _take(self) -> None:
-        self._keep(self._readings())
+        try:
+            readings = self._readings()
+        except ConnectionError as error:
+            self._failed(error)
+        else:
+            self._took(readings)
 
     async def _measure(self) -> list[Reading]:
         return self._readings()
@@ -662,6 +701,21 @@ class SimulatedMeter(PolledMeter):
         super().close()
         if self._switched in self._contactor.on_output:
             self._contactor.on_output.remove(self._switched)
+        if self._take in self._bus.on_change:
+            self._bus.on_change.remove(self._take)
+
+
+def _figures(energy_wh: float, power_w: float) -> list[Reading]:
+    """What the simulated meter reads for a vehicle drawing ``power_w`` evenly on each phase."""
+    watts = power_w / SUPPLY_PHASES
+    phases = range(SUPPLY_PHASES)
+    return [
+        Reading(ENERGY_REGISTER, int(energy_wh), "Wh"),
+        Reading(POWER, power_w, "W"),
+        *per_phase(POWER, "W", [round(watts, 1) for _ in phases]),
+        *per_phase(CURRENT, "A", [round(watts / SUPPLY_VOLTAGE, 2) for _ in phases]),
+        *per_phase(VOLTAGE, "V", [SUPPLY_VOLTAGE for _ in phases], to_neutral=True),
+    ]
 
 
 class BenchRig:
@@ -748,7 +802,8 @@ class BenchRig:
 
     def meter(self, connector_id: int, *, poll_interval: float = 1.0) -> SimulatedMeter:
         """Counts (and draws ``power_w``) while the contactor output is on."""
-        return SimulatedMeter(self._connector(connector_id).contactor, poll_interval)
+        connector = self._connector(connector_id)
+        return SimulatedMeter(connector.contactor, connector.meter_bus, poll_interval)
 
     def close(self) -> None:
         for connector in self._connectors:

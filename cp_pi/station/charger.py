@@ -72,7 +72,7 @@ class Charger:
             authorization_key=authorization_key,
         )
         for connector in connectors_list:
-            connector.meter.on_health(lambda ok: self.refresh())  # PowerMeterFailure, and back
+            connector.meter.on_health(self._meter_health(connector))  # PowerMeterFailure, and back
             connector.on_change = self.refresh  # a new charging-profile limit
         self.authorization_cache = AuthorizationCache(store)
         self.outbox = Outbox(
@@ -345,6 +345,22 @@ class Charger:
         the connector."""
         connector.hardware.supervise()
         self._act_on_trip(connector)
+
+    def _meter_health(self, connector: Connector) -> Callable[[bool], None]:
+        def changed(ok: bool) -> None:
+            tx = connector.transaction
+            if not ok and connector.meter_required and tx is not None:
+                # No energy that is not metered (meter.on_failure = "stop"); Reason Other, as
+                # for the other faults of the charge point's own hardware.
+                log.error(
+                    "connector %d: meter not answering and meter.on_failure is stop: ending %s",
+                    connector.id,
+                    tx.name,
+                )
+                self._spawn(self._transactions.stop(connector, Reason.other))
+            self.refresh()
+
+        return changed
 
     def _act_on_trip(self, connector: Connector) -> None:
         hardware = connector.hardware

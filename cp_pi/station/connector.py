@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cp_pi.core.healing import LockCare, lock_care
-from cp_pi.core.metering import CURRENT_OFFERED, Reading, TransactionData
+from cp_pi.core.metering import (
+    CURRENT,
+    CURRENT_OFFERED,
+    POWER,
+    VOLTAGE,
+    Reading,
+    TransactionData,
+)
 from cp_pi.core.pilot import Offer, offered_current
 from cp_pi.core.reading import ConnectorReading, LockPosition, assess
 from cp_pi.core.reservation import Reservation
@@ -44,6 +51,8 @@ class Transaction(TransactionRecord):
 class Connector:
     hardware: ConnectorHardware
     meter: EnergyMeter
+    #: ``meter.on_failure = "stop"``: a failed meter ends the transaction and faults the connector.
+    meter_required: bool = False
     operative: bool = True
     #: An availability change that waits for the running transaction to end (Scheduled).
     scheduled_operative: bool | None = None
@@ -180,6 +189,7 @@ class Connector:
             cable_held=self.holds_cable(),
             meter_ok=self.meter.ok,
             reserved=self.reservation is not None,
+            meter_required=self.meter_required,
             ev_connected=hardware.ev_connected,
             ev_suspended=hardware.ev_paused,
         )
@@ -221,6 +231,19 @@ class Connector:
             self.awaiting_timer.cancel()
             self.awaiting_timer = None
 
+    def meter_state(self) -> dict[str, Any]:
+        """The meter's latest figures: the register, the total power (None where the meter
+        measures none), and each phase's current and voltage in the order L1, L2, L3."""
+        meter = self.meter
+        power = meter.read([POWER])
+        return {
+            "energy_wh": meter.read_wh(),
+            "power_w": power[0].value if power else None,
+            "current_a": [reading.value for reading in meter.read([CURRENT])],
+            "voltage_v": [reading.value for reading in meter.read([VOLTAGE])],
+            "ok": meter.ok,
+        }
+
     def state(self) -> dict[str, Any]:
         """What the bench page shows of this connector."""
         hardware = self.hardware
@@ -240,6 +263,7 @@ class Connector:
             "transaction_id": None if tx is None else tx.transaction_id,
             "id_tag": None if tx is None else tx.id_tag,
             "meter_wh": self.meter.read_wh(),
+            "meter": self.meter_state(),
             "connector_status": hardware.reading().value,
             "lock_drives": hardware.lock_drives,
             "operative": self.operative,

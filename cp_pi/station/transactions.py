@@ -249,6 +249,14 @@ class Transactions:
                 return False  # the empty socket's lock is released once the sequence is over
         await connector.meter.refresh()  # the register at this moment, not at the last poll
         meter_start = connector.meter.read_wh()
+        if not connector.meter.ok and connector.meter_required:
+            log.error(
+                "connector %d: meter not answering and meter.on_failure is stop: no transaction",
+                connector.id,
+            )
+            if hardware.has_lock:
+                await hardware.unlock()  # the cable is its owner's again
+            return False
         if not connector.meter.ok:
             log.warning(
                 "connector %d: meter unreadable: meterStart is its last good reading, %d Wh",

@@ -1,11 +1,11 @@
 """`cp-pi check-wiring`: the installer's self-test at the charger, the last bring-up step.
 
-It prints the pin map it uses, reads every input, and once the person at the charger agrees,
-drives each connector's lock and contactor (:mod:`cp_pi.wiring.trial`) and prints a pass/fail
-table. Exit status: 0 when every check passed; 1 when one failed or did not run, or the GPIO
-cannot be opened or there is none (no GPIO chip and no ``--mock``: a check on mock pins nobody
-asked for would pass and prove nothing); 2 when it was started wrongly (the service holds the
-pins, nobody to confirm and no ``--yes``, a rig fault without mock pins).
+It prints the pin map it uses, reads every input and each energy meter, and once the person at
+the charger agrees, drives each connector's lock and contactor (:mod:`cp_pi.wiring.trial`) and
+prints a pass/fail table. Exit status: 0 when every check passed; 1 when one failed or did not
+run, or the GPIO cannot be opened or there is none (no GPIO chip and no ``--mock``: a check on
+mock pins nobody asked for would pass and prove nothing); 2 when it was started wrongly (the
+service holds the pins, nobody to confirm and no ``--yes``, a rig fault without mock pins).
 
 It never drives beside the service: both hold the :class:`~cp_pi.runlock.RunLock`. On mock pins
 the bench rig stands in for the charger, and a rig fault shows each failure path without
@@ -24,13 +24,15 @@ from typing import Any, TextIO
 from gpiozero import Factory
 from gpiozero.pins.mock import MockFactory
 
-from cp_pi.config import ConnectorConfig, Settings
+from cp_pi.config import ConfigError, ConnectorConfig, Settings, connectors_on
 from cp_pi.hardware.connector import ConnectorHardware
 from cp_pi.hardware.factory import HardwareUnavailable, gpio_chip_found, make_pin_factory
 from cp_pi.hardware.inputs import PinReadError
 from cp_pi.hardware.parts import build_hardware
 from cp_pi.hardware.rig import BenchRig, RigFault
 from cp_pi.runlock import AlreadyRunning, RunLock
+from cp_pi.wiring.meter_check import meter_checks
+from cp_pi.wiring.pilot_check import pilot_checks
 from cp_pi.wiring.pin_map import Header, input_lines, pin_map_lines
 from cp_pi.wiring.trial import Check, Trial, Verdict
 
@@ -110,8 +112,13 @@ async def _check(
     if rig_fault is not None and not on_mock_pins:
         say("cp-pi: --fault breaks the simulated rig: it needs mock pins (--mock)")
         return MISUSED
-    if rig_fault is RigFault.RCD_TRIP and any(c.rcd.trip_pin is None for c in settings.connectors):
-        say("cp-pi: --fault rcd_trip needs a residual-current monitor: set rcd.trip_pin")
+    try:
+        configs = connectors_on(settings.connectors, mock_pins=on_mock_pins)
+    except ConfigError as error:
+        say(f"cp-pi: config error: {error}")
+        return MISUSED
+    if rig_fault is RigFault.RCD_TRIP and any(c.rcd_module is None for c in configs):
+        say('cp-pi: --fault rcd_trip needs a residual-current monitor: rcd is "none"')
         return MISUSED
     loop = asyncio.get_running_loop()
 
@@ -123,17 +130,12 @@ async def _check(
                 rig.set_fault(number, rig_fault)
 
     built = build_hardware(
-        settings.connectors,
-        settings.rig,
-        pin_factory=factory,
-        loop=loop,
-        prepare=stand_in,
-        adc=settings.adc,
+        configs, settings.rig, pin_factory=factory, loop=loop, prepare=stand_in, adc=settings.adc
     )
     hardware = built.connectors
     try:
         return await _test(
-            settings, hardware, Header(factory.board_info), confirm, say, on_mock_pins
+            configs, hardware, Header(factory.board_info), confirm, say, on_mock_pins
         )
     except (asyncio.CancelledError, KeyboardInterrupt):
         for connector in hardware:
@@ -145,7 +147,7 @@ async def _check(
 
 
 async def _test(
-    settings: Settings,
+    configs: list[ConnectorConfig],
     hardware: list[ConnectorHardware],
     where: Header,
     confirm: Callable[[str], bool],
@@ -153,7 +155,7 @@ async def _test(
     on_mock_pins: bool,
 ) -> int:
     checks: list[Check] = []
-    connectors = list(zip(hardware, settings.connectors, strict=True))
+    connectors = list(zip(hardware, configs, strict=True))
     for connector, config in connectors:
         say(f"\nconnector {connector.connector_id} pin map:")
         for line in pin_map_lines(config, where):
@@ -167,6 +169,12 @@ async def _test(
         else:
             for line in input_lines(config, snapshot, where):
                 say(line)
+    for connector, config in connectors:
+        checks += await meter_checks(
+            connector, config, mock_pins=on_mock_pins, where=where, say=say
+        )
+    for connector, config in connectors:
+        checks += await pilot_checks(connector, config, where=where, say=say)
     for connector, config in connectors:
         checks += await _residual_current_checks(connector, config, where, say)
     say("\nNo vehicle may be connected: closing the contactor makes the socket live.")
@@ -191,8 +199,8 @@ async def _residual_current_checks(
 ) -> list[Check]:
     """The residual-current monitor reads healthy, and trips and recovers on its test input
     (harmless: the contactor is open)."""
-    rcd, pins = connector.parts.rcd, config.rcd
-    if rcd is None or pins.trip_pin is None:
+    rcd, pins = connector.parts.rcd, config.rcd_module
+    if rcd is None or pins is None:
         return []
     number, trip = connector.connector_id, where(pins.trip_pin)
     try:

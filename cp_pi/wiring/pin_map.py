@@ -80,6 +80,8 @@ def wires(config: ConnectorConfig) -> list[Wire]:
     else:
         drives = ("lock coil", "unlock coil")
     contactor = config.contactor
+    rcd = config.rcd_module
+    tripped = rcd.trip_active if rcd is not None else ""
     words = {
         PROXIMITY: (
             "proximity (plug present)",
@@ -95,7 +97,7 @@ def wires(config: ConnectorConfig) -> list[Wire]:
             "input",
             f"{contactor.feedback_active} = closed",
         ),
-        RCD_TRIP: ("residual current trip", "input", f"{config.rcd.trip_active} = tripped"),
+        RCD_TRIP: ("residual current trip", "input", f"{tripped} = tripped"),
         RCD_TEST: ("residual current test", "output", "high = test"),
         PILOT_PWM: ("control pilot (1 kHz PWM)", "output", "high = +12 V, low = -12 V"),
     }
@@ -153,8 +155,8 @@ def input_lines(config: ConnectorConfig, snapshot: PinSnapshot, where: Header) -
                 aux,
             )
         )
-    rcd = config.rcd
-    if rcd.trip_pin is not None:
+    rcd = config.rcd_module
+    if rcd is not None:
         tripped = snapshot.rcd_tripped
         lines.append(
             line(

@@ -274,3 +274,60 @@ async def test_smart_charging_shows_the_limit_and_the_days_schedule(page: Page) 
         "d", re.compile(r"(L[^L]+){5,}")
     )
     await screenshot(page, "bench-smart-charging.png")
+
+
+async def test_the_meter_and_the_residual_current_monitor_on_the_page(page: Page) -> None:
+    c1 = ConnectorPanel(page)
+    await expect(c1.fact("meter_voltage")).to_have_text("L1 230 V, L2 230 V, L3 230 V")
+    await expect(c1.fact("rcd")).to_have_text("ok")
+    await c1.button("Plug in cable").click()
+    await c1.button("Remote start").click()
+    await expect(c1.status).to_have_text("Charging")
+    await expect(c1.fact("meter_power")).to_have_text("11000 W")
+    await expect(c1.fact("meter_current")).to_have_text("L1 15.94 A, L2 15.94 A, L3 15.94 A")
+
+    await c1.button("Meter offline").click()
+    await expect(c1.button("Meter offline")).to_have_attribute("aria-pressed", "true")
+    await expect(c1.fact("meter_ok")).to_have_text("not answering")
+    await expect(c1.fact("error_code")).to_have_text("PowerMeterFailure")
+    await expect(c1.status).to_have_text("Charging")  # meter.on_failure = "continue"
+
+    await c1.button("RCD trip").click()
+    await expect(c1.fact("rcd")).to_have_text("tripped")
+    await expect(c1.status).to_have_text("Faulted")
+    await expect(c1.fact("error_code")).to_have_text("GroundFailure")
+    await expect(c1.fact("contactor")).to_have_text("open")
+    await expect(c1.fact("meter_ok")).to_have_text("answering")  # one fault at a time
+
+
+async def test_the_vehicle_side_on_the_page(page: Page) -> None:
+    c1 = ConnectorPanel(page)
+    await expect(c1.fact("pilot")).to_have_text("A")
+    await expect(c1.fact("current_offered")).to_have_text("0 A (config)")
+    await page.get_by_label("Cable", exact=True).select_option("20")
+    await c1.button("Plug with this cable").click()
+    await expect(c1.fact("cable_rating")).to_have_text("20 A")
+    await expect(c1.fact("pilot")).to_have_text("B1, no wave")
+
+    await c1.button("Remote start").click()
+    await expect(c1.status).to_have_text("Charging")
+    await expect(c1.fact("pilot")).to_have_text("C2, 33.3 % duty")
+    await expect(c1.fact("current_offered")).to_have_text("20 A (cable)")
+    await expect(c1.fact("vehicle")).to_have_text("C")
+
+    await c1.button("Vehicle state B").click()
+    await expect(c1.button("Vehicle state B")).to_have_attribute("aria-pressed", "true")
+    await expect(c1.status).to_have_text("SuspendedEV")
+    await expect(c1.fact("pilot")).to_have_text("B2, 33.3 % duty")
+    await expect(c1.fact("contactor")).to_have_text("open")
+    await c1.button("Vehicle state C").click()
+    await expect(c1.status).to_have_text("Charging")
+    await expect(c1.fact("contactor")).to_have_text("closed")
+
+    await c1.button("Diode missing").click()
+    await expect(c1.fact("fault")).to_have_text("vehicle's diode missing")
+    await expect(c1.fact("contactor")).to_have_text("open")
+    await expect(c1.fact("transaction")).to_have_text("none")  # ended: a fault, not charging
+    stop = page.locator(".entry", has_text="StopTransaction").filter(has_text='"reason":"Other"')
+    await expect(stop).to_have_count(1)
+    await screenshot(page, "bench-vehicle.png")

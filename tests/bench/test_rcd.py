@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cp_pi.config import ConnectorConfig, LockConfig, RcdConfig
+from cp_pi.config import ConnectorConfig, LockConfig
 from tests.bench.conftest import BenchStationFactory
 from tests.bench.helpers import bench_client, bench_url
 from tests.conftest import FAST_LOCK
@@ -11,12 +11,8 @@ from tests.conftest import FAST_LOCK
 async def test_the_rcd_trip_fault_trips_the_module_and_faults_the_connector(
     make_bench_station: BenchStationFactory,
 ) -> None:
-    rcd = RcdConfig(trip_pin=26, test_pin=16, test_timeout=0.2)
-    connectors = [ConnectorConfig(lock=LockConfig(**FAST_LOCK), rcd=rcd)]
-    async with (
-        make_bench_station(connectors=connectors) as station,
-        bench_client(bench_url(station)) as client,
-    ):
+    # mock pins give every connector the module by default
+    async with make_bench_station() as station, bench_client(bench_url(station)) as client:
         await client.connector_reaches(rcd="ok", status="Available")
 
         ack = await client.command(op="fault", connector=1, fault="rcd_trip")
@@ -30,7 +26,11 @@ async def test_the_rcd_trip_fault_trips_the_module_and_faults_the_connector(
 async def test_the_rcd_trip_fault_needs_a_monitor(
     make_bench_station: BenchStationFactory,
 ) -> None:
-    async with make_bench_station() as station, bench_client(bench_url(station)) as client:
+    connectors = [ConnectorConfig(lock=LockConfig(**FAST_LOCK), rcd="none")]
+    async with (
+        make_bench_station(connectors=connectors) as station,
+        bench_client(bench_url(station)) as client,
+    ):
         await client.connector_reaches(rcd=None)
 
         reply = await client.command(op="fault", connector=1, fault="rcd_trip")

@@ -36,7 +36,10 @@ async def http_get(url: str) -> tuple[int, Headers, str]:
 
 async def plugged_in(client: BenchClient) -> None:
     assert await client.command(op="plug", connector=1) == {"type": "ack", "op": "plug"}
-    await client.connector_reaches(cable=True, status="Preparing")
+    # The vehicle's side settles as well: the pilot's B and the PP's rating are debounced.
+    await client.connector_reaches(
+        cable=True, status="Preparing", pilot_state="B", cable_rating_a=32
+    )
 
 
 # -- state -----------------------------------------------------------------------------------
@@ -49,7 +52,7 @@ async def test_the_state_arrives_first_on_connect(url: str) -> None:
     assert state["charge_point_id"] == CP_ID
     assert state["link"] == "connected"
     assert state["csms_commands"] is True
-    assert connector(state) | {"meter_wh": 0} == {
+    assert connector(state) | {"meter_wh": 0, "meter": None} == {
         "id": 1,
         "cable": False,
         "has_lock": True,
@@ -66,7 +69,8 @@ async def test_the_state_arrives_first_on_connect(url: str) -> None:
         "operative": True,
         "reservation": None,
         "fault": "none",
-        "rcd": None,  # no residual-current monitor configured
+        "rcd": "ok",  # mock pins give the residual-current monitor by default
+        "meter": None,
         "pilot_state": "A",  # no vehicle
         "pilot_duty": None,  # no wave: steady +12 V
         "current_offered_a": 0.0,

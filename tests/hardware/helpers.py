@@ -14,6 +14,7 @@ from cp_pi.config import (
     LockKind,
     PilotConfig,
     PpConfig,
+    RcdConfig,
     RigConfig,
 )
 from cp_pi.hardware.connector import ConnectorHardware
@@ -41,14 +42,26 @@ class Pins:
     pilot: int
     #: The first of its three ADC channels: CP high, CP low, PP.
     channels: int
+    #: The residual-current monitor; None: the one mock pins give by default (GPIO26, GPIO16).
+    rcd: RcdConfig | None = None
 
 
 #: The default pin map.
 FIRST = Pins(
     proximity=17, lock=22, unlock=23, feedback=27, contactor=24, aux=25, pilot=18, channels=0
 )
+#: A second connector clear of every pin of the first one's default parts (the residual-current
+#: monitor's GPIO26 and GPIO16, SPI0 for the pilot's ADC, the UART): its pilot on GPIO13 (PWM1).
 SECOND = Pins(
-    proximity=5, lock=6, unlock=12, feedback=13, contactor=16, aux=19, pilot=20, channels=3
+    proximity=5,
+    lock=20,
+    unlock=21,
+    feedback=6,
+    contactor=12,
+    aux=19,
+    pilot=13,
+    channels=3,
+    rcd=RcdConfig(trip_pin=4, test_pin=7),
 )
 
 
@@ -79,6 +92,7 @@ def connector(
             feedback_pin=pins.aux if aux else None,
             confirm_timeout=CONFIRM_TIMEOUT,
         ),
+        rcd=pins.rcd,
         pilot=(
             PilotConfig(
                 pwm_pin=pins.pilot,

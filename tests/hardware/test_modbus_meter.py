@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cp_pi.config import MeterModel
-from cp_pi.core.metering import ENERGY_REGISTER, POWER
+from cp_pi.core.metering import ENERGY_REGISTER, POWER, Reading
 from cp_pi.hardware.meter_maps import SDM120, SDM630
-from cp_pi.hardware.modbus_meter import CURRENT, MODBUS_MEASURANDS, VOLTAGE, ModbusMeter
+from cp_pi.hardware.modbus_meter import CURRENT, VOLTAGE, ModbusMeter
 from tests.hardware.modbus_server import SdmServer, meter_config, running_sdm
 
 
@@ -20,24 +20,34 @@ async def sdm() -> AsyncIterator[SdmServer]:
         yield server
 
 
-def values(meter: ModbusMeter) -> dict[str, float]:
-    return {reading.measurand: reading.value for reading in meter.read(MODBUS_MEASURANDS)}
-
-
-async def test_an_sdm630_reads_energy_in_wh_and_totals_its_phases(sdm: SdmServer) -> None:
+async def test_an_sdm630_reads_energy_in_wh_and_each_phase(sdm: SdmServer) -> None:
     await sdm.set_phases(SDM630, volts=230.0, amps=16.0, watts=3680.0, kwh=1234.567)
+    for phase, (volts, amps, watts) in enumerate([(229.5, 15.5, 3557.3), (231.0, 14.0, 3234.0)]):
+        await sdm.set(SDM630.voltage[phase], volts)
+        await sdm.set(SDM630.current[phase], amps)
+        await sdm.set(SDM630.power[phase], watts)
     meter = ModbusMeter(meter_config(sdm))
     try:
         await meter.refresh()
         assert meter.ok
         assert meter.read_wh() == 1_234_567
-        assert values(meter) == {
-            ENERGY_REGISTER: 1_234_567,
-            POWER: 11040.0,
-            CURRENT: 48.0,
-            VOLTAGE: 230.0,
-        }
-        assert [r.unit for r in meter.read([ENERGY_REGISTER, POWER])] == ["Wh", "W"]
+        assert meter.read([ENERGY_REGISTER, POWER]) == [
+            Reading(ENERGY_REGISTER, 1_234_567, "Wh"),
+            Reading(POWER, 10471.3, "W"),  # the phases' sum: the connector's total
+        ]
+        assert meter.read([CURRENT, VOLTAGE]) == [
+            Reading(CURRENT, 15.5, "A", "L1"),
+            Reading(CURRENT, 14.0, "A", "L2"),
+            Reading(CURRENT, 16.0, "A", "L3"),
+            Reading(VOLTAGE, 229.5, "V", "L1-N"),
+            Reading(VOLTAGE, 231.0, "V", "L2-N"),
+            Reading(VOLTAGE, 230.0, "V", "L3-N"),
+        ]
+        assert meter.read([f"{POWER}.L2", f"{VOLTAGE}.L3-N"]) == [
+            Reading(POWER, 3234.0, "W", "L2"),
+            Reading(VOLTAGE, 230.0, "V", "L3-N"),
+        ]
+        assert {f"{CURRENT}.L3", f"{POWER}.L1", f"{VOLTAGE}.L2-N"} < meter.measurands
     finally:
         meter.close()
 
@@ -49,12 +59,14 @@ async def test_an_sdm120_reads_its_single_phase(sdm: SdmServer) -> None:
     meter = ModbusMeter(meter_config(sdm, MeterModel.SDM120))
     try:
         await meter.refresh()
-        assert values(meter) == {
-            ENERGY_REGISTER: 2500,
-            POWER: 2315.0,
-            CURRENT: 10.0,
-            VOLTAGE: 231.5,
-        }
+        assert meter.read([ENERGY_REGISTER, POWER, CURRENT, VOLTAGE]) == [
+            Reading(ENERGY_REGISTER, 2500, "Wh"),
+            Reading(POWER, 2315.0, "W"),
+            Reading(CURRENT, 10.0, "A", "L1"),
+            Reading(VOLTAGE, 231.5, "V", "L1-N"),
+        ]
+        assert f"{CURRENT}.L1" in meter.measurands
+        assert not {f"{CURRENT}.L2", f"{POWER}.L3", f"{VOLTAGE}.L2-N"} & meter.measurands
     finally:
         meter.close()
 

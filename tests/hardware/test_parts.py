@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from cp_pi.config import ConfigError, ConnectorConfig, LockKind, Settings, load_settings
+from cp_pi.config import (
+    ConfigError,
+    ConnectorConfig,
+    LockKind,
+    RcdConfig,
+    Settings,
+    connectors_on,
+    load_settings,
+)
 from cp_pi.core.reading import ConnectorReading, LockOutcome
 from cp_pi.hardware.inputs import PinReadError
 from cp_pi.hardware.rig import RigFault
@@ -76,7 +84,7 @@ async def test_the_station_and_the_self_test_build_the_same_parts(
 ) -> None:
     """``cp-pi run`` (and so the bench and the fleet, which run stations) and ``check-wiring``
     share one builder: the self-test prints the pins that the station's parts claim."""
-    configs = [connector(), connector(LockKind.MOTOR, pins=SECOND)]
+    configs = connectors_on([connector(), connector(LockKind.MOTOR, pins=SECOND)], mock_pins=True)
     async with make_station(connectors=configs, rig=RIG) as station:
         claimed = [connector.hardware.pins for connector in station.connectors.values()]
     assert claimed == [config.pins for config in configs]
@@ -111,12 +119,22 @@ async def test_an_unreadable_pin_raises_pin_read_error_and_reads_as_a_fault(
 
 
 def test_a_connector_config_names_its_roles_by_their_keys() -> None:
-    assert ConnectorConfig().pins == {
+    assert ConnectorConfig().on_pins(mock_pins=True).pins == {
         "proximity_pin": 17,
         "lock.lock_pin": 22,
         "lock.unlock_pin": 23,
         "lock.feedback_pin": 27,
         "contactor.pin": 24,
         "contactor.feedback_pin": 25,
+        "rcd.trip_pin": 26,
+        "rcd.test_pin": 16,
         "pilot.pwm_pin": 18,
     }
+
+
+def test_real_pins_have_a_residual_current_monitor_only_where_one_is_configured() -> None:
+    assert "rcd.trip_pin" not in ConnectorConfig().on_pins(mock_pins=False).pins
+    assert ConnectorConfig(rcd="none").on_pins(mock_pins=True).rcd_module is None
+    wired = ConnectorConfig(rcd=RcdConfig(test_pin=None)).on_pins(mock_pins=False)
+    assert wired.pins["rcd.trip_pin"] == 26
+    assert "rcd.test_pin" not in wired.pins

@@ -121,6 +121,9 @@ async def test_a_module_slower_than_its_bound_fails_its_self_test(make_bench: Be
     assert not (await bench.hw.close_contactor()).ok
 
 
-def test_a_test_output_without_a_trip_input_is_refused() -> None:
-    with pytest.raises(ValueError, match="test_pin: a self-test needs trip_pin"):
-        RcdConfig(test_pin=TEST)
+async def test_rcd_none_builds_a_connector_without_a_monitor(make_bench: BenchMaker) -> None:
+    bench = make_bench(connector().model_copy(update={"rcd": "none"}))
+
+    assert bench.hw.parts.rcd is None
+    assert bench.rig.rcd_tripped(1) is None
+    assert TRIP not in bench.hw.pins.values()

@@ -123,14 +123,28 @@ async def test_energy_flows_only_while_the_contactor_is_closed(bench: Bench) -> 
 
 async def test_the_meter_reports_power_only_while_the_contactor_is_closed(bench: Bench) -> None:
     meter = bench.rig.meter(1)
-    assert meter.measurands == {ENERGY_REGISTER, POWER}
+    assert {ENERGY_REGISTER, POWER, "Power.Active.Import.L3", "Voltage.L1-N"} < meter.measurands
+    assert "Voltage.L1" not in meter.measurands  # a voltage is measured against neutral
     bench.rig.plug(1)
     assert (await bench.hw.lock()).ok
-    assert meter.read([POWER, "Voltage"]) == [Reading(POWER, 0, "W")]
+    assert meter.read([POWER, "Frequency", "Current.Import.L2"]) == [
+        Reading(POWER, 0, "W"),
+        Reading("Current.Import", 0, "A", "L2"),
+    ]
 
     assert (await bench.hw.close_contactor()).ok
     (power, energy) = meter.read([POWER, ENERGY_REGISTER])
     assert power == Reading(POWER, POWER_W, "W")
     assert energy == Reading(ENERGY_REGISTER, meter.read_wh(), "Wh")
+    per_phase = POWER_W / 3
+    assert [r.value for r in meter.read([POWER + ".L1", POWER + ".L2", POWER + ".L3"])] == [
+        round(per_phase, 1)
+    ] * 3
+    assert [r.value for r in meter.read(["Current.Import"])] == [round(per_phase / 230, 2)] * 3
+    assert [(r.phase, r.value) for r in meter.read(["Voltage"])] == [
+        ("L1-N", 230.0),
+        ("L2-N", 230.0),
+        ("L3-N", 230.0),
+    ]
     assert (await bench.hw.open_contactor()).ok
     assert meter.read([POWER]) == [Reading(POWER, 0, "W")]

@@ -37,12 +37,38 @@ async def test_a_measurand_the_meter_does_not_measure_is_rejected(
     station: Station, csms: CentralSystem
 ) -> None:
     for key in MEASURAND_KEYS:
-        answer = await csms.change_configuration(CP_ID, key, f"{ENERGY},Voltage")
-        assert answer == {"status": "Rejected"}, key
+        for unmeasured in ("Frequency", "Voltage.L1", "Current.Import.N", "Temperature"):
+            answer = await csms.change_configuration(CP_ID, key, f"{ENERGY},{unmeasured}")
+            assert answer == {"status": "Rejected"}, (key, unmeasured)
     (config,) = (await csms.get_configuration(CP_ID, ["MeterValuesSampledData"]))[
         "configurationKey"
     ]
     assert config["value"] == ENERGY
+
+
+async def test_the_phases_of_the_simulated_meter_are_sent_as_configured(
+    station: Station, csms: CentralSystem
+) -> None:
+    """A bare measurand measured on each phase sends every phase (OCPP 1.6 3.16.3); a phased
+    item sends that phase; the total power has no phase."""
+    await configure(
+        csms,
+        MeterValueSampleInterval="1",
+        MeterValuesSampledData=f"{POWER},Current.Import,Voltage.L2-N,{POWER}.L3",
+    )
+    await start_charging(station, csms)
+    start = mark(csms)
+    periodic = await csms.wait_for_call(CP_ID, "MeterValues", after=start)
+
+    sampled = periodic.frame[3]["meterValue"][0]["sampledValue"]
+    assert [(s["measurand"], s.get("phase"), s["value"], s["unit"]) for s in sampled] == [
+        (POWER, None, "11000", "W"),  # the rig's vehicle, shared by three phases at 230 V
+        ("Current.Import", "L1", "15.9", "A"),
+        ("Current.Import", "L2", "15.9", "A"),
+        ("Current.Import", "L3", "15.9", "A"),
+        ("Voltage", "L2-N", "230", "V"),
+        (POWER, "L3", "3666.7", "W"),
+    ]
 
 
 async def test_every_accepted_measurand_is_sampled_and_triggered(

@@ -31,7 +31,7 @@ async def test_a_sound_module_passes_and_is_tested_through_its_test_output(
     assert "  residual current trip       GPIO26 / pin 37   input   high = tripped" in run.lines
     assert "  residual current test       GPIO16 / pin 36   output  high = test" in run.lines
     assert "  residual curr.  healthy       GPIO26 / pin 37 reads low" in run.lines
-    assert run.lines[-1] == "all 7 checks passed on mock pins"
+    assert run.lines[-1] == "all 12 checks passed on mock pins"
     assert run.status == 0
 
 
@@ -69,10 +69,11 @@ async def test_the_test_output_fires_once_and_is_left_off(tmp_path: Path) -> Non
         factory.reset()
 
 
-async def test_the_rcd_trip_fault_needs_a_configured_monitor(tmp_path: Path) -> None:
-    run = await check(fast_settings(tmp_path / "data", None), fault=RigFault.RCD_TRIP)
+async def test_the_rcd_trip_fault_needs_a_monitor(tmp_path: Path) -> None:
+    connectors = [ConnectorConfig(lock=LockConfig(**FAST_LOCK), rcd="none")]
+    settings = fast_settings(tmp_path / "data", None, connectors=connectors)
 
-    assert run.lines == [
-        "cp-pi: --fault rcd_trip needs a residual-current monitor: set rcd.trip_pin"
-    ]
+    run = await check(settings, fault=RigFault.RCD_TRIP)
+
+    assert run.lines == ['cp-pi: --fault rcd_trip needs a residual-current monitor: rcd is "none"']
     assert run.status == 2

@@ -174,6 +174,7 @@ function showConnector(panel, c) {
     button.setAttribute("aria-pressed", String(button.dataset.fault === c.fault));
   }
   drawPicture($(".picture", panel), c);
+  showEvSide(panel, c);
 }
 
 function drawPicture(svg, c) {
@@ -195,6 +196,65 @@ function drawPicture(svg, c) {
   ];
   if (c.fault !== "none") parts.push(`fault: ${FAULT_NAMES[c.fault] || c.fault}`);
   svg.setAttribute("aria-label", `Connector ${c.id}: ${parts.join(", ")}`);
+}
+
+// -- the vehicle side and the meter ------------------------------------------------------------
+
+Object.assign(FAULT_NAMES, {
+  diode_missing: "vehicle's diode missing",
+  rcd_trip: "residual current trip",
+  meter_offline: "meter offline",
+});
+
+// The pilot in the standard's words: the vehicle's state, x2 with the wave (current on offer),
+// x1 without it.
+function pilotText(c) {
+  if (c.pilot_state === null) return "none (another board drives it)";
+  const vehicle = ["B", "C", "D"].includes(c.pilot_state);
+  if (c.pilot_duty === null) return vehicle ? `${c.pilot_state}1, no wave` : c.pilot_state;
+  return `${c.pilot_state}${vehicle ? "2" : ""}, ${c.pilot_duty} % duty`;
+}
+
+function showEvSide(panel, c) {
+  if (!panel.dataset.evSide) {
+    panel.dataset.evSide = "wired";
+    labelFor($(".rating-label", panel), $(".rating", panel), `c${c.id}-rating`);
+    panel.addEventListener("click", (event) => evSideClicked(panel, c.id, event));
+  }
+  const field = (name) => $(`[data-field="${name}"]`, panel);
+  setText(field("pilot"), pilotText(c));
+  const offered =
+    c.current_offered_a === null ? "no pilot" : `${c.current_offered_a} A (${c.limit_source})`;
+  setText(field("current_offered"), offered);
+  setText(field("cable_rating"), c.cable_rating_a === null ? "none" : `${c.cable_rating_a} A`);
+  setText(field("vehicle"), c.vehicle === null ? "no pilot" : c.vehicle);
+  for (const button of panel.querySelectorAll("[data-ev]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.ev === c.vehicle));
+  }
+  const rcd = c.rcd === null ? "no monitor" : c.rcd;
+  setText(field("rcd"), rcd);
+  field("rcd").classList.toggle("bad", c.rcd === "tripped");
+  const meter = c.meter;
+  const phases = (values, unit) =>
+    values.length ? values.map((v, i) => `L${i + 1} ${v} ${unit}`).join(", ") : "not measured";
+  setText(field("meter_power"), meter.power_w === null ? "not measured" : `${meter.power_w} W`);
+  setText(field("meter_current"), phases(meter.current_a, "A"));
+  setText(field("meter_voltage"), phases(meter.voltage_v, "V"));
+  setText(field("meter_ok"), meter.ok ? "answering" : "not answering");
+  field("meter_ok").classList.toggle("bad", !meter.ok);
+}
+
+function evSideClicked(panel, id, event) {
+  const button = event.target.closest("button");
+  if (!button || !panel.contains(button)) return;
+  const output = $('[data-answer="ev-side"]', panel);
+  if (button.dataset.ev) {
+    send({ op: "ev", connector: id, state: button.dataset.ev }, output);
+  } else if (button.dataset.op === "plug-rated") {
+    const rating = $(".rating", panel).value;
+    const cableRating = rating === "bad" ? rating : Number(rating);
+    send({ op: "plug", connector: id, cable_rating: cableRating }, output);
+  }
 }
 
 // contactor_closed is what the charge point commanded; its aux contact may tell otherwise.
