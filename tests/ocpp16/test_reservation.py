@@ -11,7 +11,14 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from cp_pi.app import Station
-from cp_pi.config import ConnectorConfig, ContactorConfig, LockConfig, PilotConfig, PpConfig
+from cp_pi.config import (
+    ConnectorConfig,
+    ContactorConfig,
+    LockConfig,
+    PilotConfig,
+    PpConfig,
+    RcdConfig,
+)
 from cp_pi.csms.server import CentralSystem
 from cp_pi.hardware.rig import BenchRig, RigFault
 from tests.conftest import CP_ID, FAST_LOCK, StationFactory, rig_of
@@ -338,6 +345,7 @@ def two_connectors() -> list[ConnectorConfig]:
         contactor=ContactorConfig(pin=20, feedback_pin=21),
         pilot=PilotConfig(pwm_pin=13, high_channel=3, low_channel=4),
         pp=PpConfig(channel=5),
+        rcd=RcdConfig(trip_pin=4, test_pin=7),
     )
     return [ConnectorConfig(lock=LockConfig(**FAST_LOCK)), second]
 
