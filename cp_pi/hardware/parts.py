@@ -33,7 +33,6 @@ from cp_pi.hardware.contactor import Contactor
 from cp_pi.hardware.inputs import AuxContact, LockFeedback, ProximitySensor
 from cp_pi.hardware.lock import LockActuator, make_lock
 from cp_pi.hardware.meter import EnergyMeter, NoMeter
-from cp_pi.hardware.modbus_meter import ModbusMeter
 from cp_pi.hardware.pilot import Adc, ControlPilot, PilotOutput
 from cp_pi.hardware.rcd import ResidualCurrentMonitor
 from cp_pi.hardware.rig import BenchRig
@@ -232,6 +231,10 @@ def build_meter(connector_id: int, config: ConnectorConfig, rig: BenchRig | None
     if kind is MeterKind.NONE:
         return NoMeter()
     if kind is MeterKind.MODBUS:
+        # Imported here: pymodbus costs some 25 ms of start-up and its memory, which a charger
+        # without a Modbus meter (and every simulated one) need not pay.
+        from cp_pi.hardware.modbus_meter import ModbusMeter
+
         modbus = ModbusMeter(config.meter)
         modbus.start()
         return modbus
