@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cp_pi.bench.server import BenchError, Command, ExtraCommand
+from cp_pi.bench.server import BenchError, Command, ExtraCommand, id_tag_of
 from cp_pi.csms.files import FileServer
 from cp_pi.csms.server import CallErrorReceived, CentralSystem, InvalidAnswer
 
@@ -77,9 +77,7 @@ async def _unlock(
 async def _remote_start(
     csms: CentralSystem, cp_id: str, command: Command, timeout: float
 ) -> tuple[Payload, Payload]:
-    id_tag = command.get("id_tag")
-    if not isinstance(id_tag, str) or not 0 < len(id_tag) <= 20:
-        raise BenchError("id_tag must be a string of 1 to 20 characters")
+    id_tag = id_tag_of(command.get("id_tag"))
     connector = _integer(command, "connector") if "connector" in command else None
     answer = await csms.remote_start(cp_id, id_tag, connector, timeout=timeout)
     return {"id_tag": id_tag, "connector": connector}, answer
@@ -136,7 +134,7 @@ def _list_entry(entry: object) -> Payload:
     """``{"id_tag": "A", "status": "Accepted"}``; without a status, the tag is removed."""
     if not isinstance(entry, dict) or not isinstance(entry.get("id_tag"), str):
         raise BenchError(f"each entry needs an id_tag string, not {entry!r}")
-    id_tag = _id_tag(entry["id_tag"])
+    id_tag = id_tag_of(entry["id_tag"])
     status = entry.get("status")
     if status is None:
         return {"idTag": id_tag}
@@ -160,14 +158,14 @@ async def _reserve_now(
 ) -> tuple[Payload, Payload]:
     connector = _integer(command, "connector")
     reservation_id = _integer(command, "reservation_id")
-    id_tag = _id_tag(command.get("id_tag"))
+    id_tag = id_tag_of(command.get("id_tag"))
     expires_in = command.get("expires_in", 600)
     if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool):
         raise BenchError(f"expires_in must be a number of seconds, not {expires_in!r}")
     expiry = datetime.now(UTC) + timedelta(seconds=expires_in)
     expiry_date = expiry.isoformat(timespec="seconds").replace("+00:00", "Z")
     parent = command.get("parent_id_tag")
-    parent_id_tag = None if parent is None else _id_tag(parent)
+    parent_id_tag = None if parent is None else id_tag_of(parent)
     answer = await csms.reserve_now(
         cp_id, reservation_id, connector, id_tag, expiry_date, parent_id_tag, timeout=timeout
     )
@@ -186,12 +184,6 @@ async def _cancel_reservation(
     reservation_id = _integer(command, "reservation_id")
     answer = await csms.cancel_reservation(cp_id, reservation_id, timeout=timeout)
     return {"reservation_id": reservation_id}, answer
-
-
-def _id_tag(value: object) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= 20:
-        raise BenchError(f"an idTag is a string of 1 to 20 characters, not {value!r}")
-    return value
 
 
 async def _update_firmware(

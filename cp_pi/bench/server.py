@@ -287,10 +287,7 @@ class BenchServer:
             elif op == "unplug":
                 self.rig.unplug(connector_id)
             elif op == "swipe":
-                id_tag = command.get("id_tag")
-                if not isinstance(id_tag, str) or not 0 < len(id_tag) <= 20:
-                    raise BenchError("id_tag must be a string of 1 to 20 characters")
-                self.cp.swipe(connector_id, id_tag)
+                self.cp.swipe(connector_id, id_tag_of(command.get("id_tag")))
             else:
                 fault = _fault(command.get("fault"))
                 if fault is RigFault.DIODE_MISSING and self.rig.vehicle_state(connector_id) is None:
@@ -349,6 +346,16 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def id_tag_of(value: object) -> str:
+    """An idTag from a command: OCPP 1.6's CiString20Type, 1 to 20 characters."""
+    if not isinstance(value, str) or not 0 < len(value) <= 20:
+        raise BenchError(
+            f"id_tag must be an OCPP idTag: an idTag is a string of 1 to 20 characters,"
+            f" not {value!r}"
+        )
+    return value
 
 
 def _cable_rating(value: object) -> int | str:

@@ -235,8 +235,6 @@ class Charger:
     def _follow_pilot(self, connector: Connector) -> None:
         """The pilot shows the connector's state, and a vehicle that asks again is given energy
         (the contactor itself opens in the pilot's sampler, see the hardware)."""
-        if self._closing:
-            return
         connector.drive_pilot()
         if connector.should_energise():
             connector.energising = True
